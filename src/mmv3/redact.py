@@ -113,12 +113,13 @@ def literal(value: str, secrets: Iterable[str]) -> str:
     """
     for secret in secrets:
         if secret and len(secret) >= 4:
-            for spelling in _spellings(secret):
+            for spelling in spellings(secret):
                 value = value.replace(spelling, REDACTED)
     return value
 
 
-def _spellings(secret: str) -> list[str]:
+def spellings(secret: str) -> list[str]:
+    """The ways a secret may stand in text: as is, JSON-escaped, percent-encoded."""
     forms = [
         secret,
         json.dumps(secret)[1:-1],
