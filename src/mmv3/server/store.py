@@ -1,0 +1,210 @@
+"""The reference server's storage: SQLite in WAL mode, one JSON document per row.
+
+Each table keeps its model documents whole (as the API returns them before sanitising)
+plus a few extracted columns to look them up and order them by. One connection serves
+every thread behind a lock: SQLite serialises writers anyway, and one connection means
+no "database is locked" under concurrent load.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# table -> indexed columns taken from the document (the key is separate).
+TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("username", "email", "create_at"),
+    "sessions": ("token", "user_id"),
+    "teams": ("name", "invite_id"),
+    "team_members": ("team_id", "user_id"),
+    "channels": ("team_id", "name", "type"),
+    "channel_members": ("channel_id", "user_id"),
+    "posts": ("channel_id", "root_id", "create_at", "user_id", "update_at", "delete_at"),
+    "preferences": ("user_id", "category", "name"),
+    "statuses": ("user_id",),
+    "audits": ("user_id", "create_at"),
+    "reactions": ("post_id", "user_id"),
+    "file_infos": ("post_id", "user_id"),
+    "commands": ("team_id", "trigger"),
+    "incoming_webhooks": ("team_id", "channel_id"),
+    "outgoing_webhooks": ("team_id", "channel_id"),
+    "webhook_deliveries": ("hook_id", "create_at"),  # outgoing hook firings: recorded, never sent
+    "oauth_apps": ("creator_id",),
+    "oauth_grants": ("user_id", "client_id"),
+    "emoji": ("name", "creator_id"),
+    "compliances": ("create_at",),
+    "tokens": ("type",),
+    "system": (),
+}
+
+
+class StoreError(Exception):
+    """The database file cannot be opened or is of a newer schema (one-line message)."""
+
+
+class Conflict(Exception):
+    """An insert whose key already exists."""
+
+
+class Store:
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.transaction():
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.path} has schema version {current}, newer than this mmv3 ({SCHEMA_VERSION})"
+                )
+            for table, columns in TABLES.items():
+                cols = "".join(f", {c}" for c in columns)
+                self._conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, doc TEXT NOT NULL{cols})"
+                )
+                # A file written by an older mmv3 may lack a newer lookup column: add and backfill it.
+                present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column not in present:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                        self._conn.execute(f"UPDATE {table} SET {column} = json_extract(doc, '$.{column}')")
+                for column in columns:
+                    self._conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} ({column})"
+                    )
+            if current < SCHEMA_VERSION:
+                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Serialise a group of reads and writes; nested use joins the outer transaction."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- documents ------------------------------------------------------------------------
+    def _row(self, table: str, key: str, doc: dict[str, Any]) -> tuple[str, list[Any]]:
+        columns = TABLES[table]
+        names = ", ".join(("key", "doc", *columns))
+        marks = ", ".join("?" * (2 + len(columns)))
+        values = [key, json.dumps(doc, separators=(",", ":")), *(doc.get(c) for c in columns)]
+        return f"({names}) VALUES ({marks})", values
+
+    def insert(self, table: str, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+        sql, values = self._row(table, key, doc)
+        with self._lock:
+            try:
+                self._conn.execute(f"INSERT INTO {table} {sql}", values)
+            except sqlite3.IntegrityError:
+                raise Conflict(f"{table}:{key}") from None
+        return doc
+
+    def put(self, table: str, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+        sql, values = self._row(table, key, doc)
+        with self._lock:
+            self._conn.execute(f"INSERT OR REPLACE INTO {table} {sql}", values)
+        return doc
+
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT doc FROM {table} WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete(self, table: str, key: str) -> bool:
+        with self._lock:
+            return self._conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,)).rowcount > 0
+
+    def _where(self, table: str, eq: dict[str, Any]) -> tuple[str, list[Any]]:
+        clauses, values = [], []
+        for column, value in eq.items():
+            if column not in TABLES[table] and column != "key":
+                raise KeyError(f"{table} has no indexed column {column}")
+            if isinstance(value, (list, tuple, set, frozenset)):
+                value = list(value)
+                if not value:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{column} IN ({', '.join('?' * len(value))})")
+                values.extend(value)
+            elif value is None:
+                clauses.append(f"{column} IS NULL")
+            else:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+    def find(
+        self,
+        table: str,
+        *,
+        order_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        **eq: Any,
+    ) -> list[dict[str, Any]]:
+        """Documents whose indexed columns equal `eq` (a list value means IN)."""
+        where, values = self._where(table, eq)
+        sql = f"SELECT doc FROM {table}{where}"
+        if order_by:
+            direction = "DESC" if order_by.startswith("-") else "ASC"
+            sql += f" ORDER BY {order_by.lstrip('-')} {direction}, rowid {direction}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            values += [int(limit), int(offset)]
+        with self._lock:
+            rows = self._conn.execute(sql, values).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def find_one(self, table: str, **eq: Any) -> dict[str, Any] | None:
+        found = self.find(table, limit=1, **eq)
+        return found[0] if found else None
+
+    def count(self, table: str, **eq: Any) -> int:
+        where, values = self._where(table, eq)
+        with self._lock:
+            return self._conn.execute(f"SELECT count(*) FROM {table}{where}", values).fetchone()[0]
+
+    def delete_where(self, table: str, **eq: Any) -> int:
+        where, values = self._where(table, eq)
+        with self._lock:
+            return self._conn.execute(f"DELETE FROM {table}{where}", values).rowcount
+
+    def all(self, table: str) -> list[dict[str, Any]]:
+        return self.find(table)
