@@ -1,0 +1,98 @@
+"""headers: X-Request-Id, X-Version-Id, Expires on GETs, the login's Token header and cookie."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from mmv3.checks import REQUEST_ID, Probe, check, describe
+
+if TYPE_CHECKING:
+    from mmv3.catalog import Operation
+
+LOGIN = ("POST", "/api/v3/users/login")
+VERSION_ID = re.compile(
+    r"^(?P<version>\d+\.\d+\.\d+)\.(?P<build>.+)\.(?P<hash>[0-9a-f]{32})\.(?P<licensed>true|false)$"
+)
+TOKEN = re.compile(r"^[a-z0-9]{26}$")
+
+# X-Request-Id values seen in this process, with the route that got each: ids must be unique.
+_SEEN: dict[str, str] = {}
+
+
+def _route(op: Operation) -> str:
+    return f"{op.method} {op.template}"
+
+
+@check("headers", severity="normal")
+def request_id(op: Operation, probe: Probe) -> list[str]:
+    """X-Request-Id is present, 26 lower-case base32 characters, and new for every request."""
+    response = probe.success(op)
+    value = response.request_id
+    if not value:
+        return [f"no X-Request-Id on {describe(response)}"]
+    problems = []
+    if not REQUEST_ID.match(value):
+        problems.append(f"X-Request-Id {value!r} is not 26 lower-case base32 characters")
+    previous = _SEEN.get(value)
+    if previous is not None and previous != _route(op):
+        problems.append(f"X-Request-Id {value} was already sent for {previous}")
+    _SEEN.setdefault(value, _route(op))
+    return problems
+
+
+@check("headers", severity="normal")
+def version_id(op: Operation, probe: Probe) -> list[str]:
+    """X-Version-Id is present, reads `<version>.<build>.<config hash>.<licensed>`, and names the
+    version /general/ping reports."""
+    response = probe.success(op)
+    value = response.version_id
+    if not value:
+        return [f"no X-Version-Id on {describe(response)}"]
+    match = VERSION_ID.match(value)
+    if match is None:
+        return [f"X-Version-Id {value!r} does not read <version>.<build>.<md5>.<true|false>"]
+    if match["version"] != probe.version:
+        return [f"X-Version-Id names version {match['version']}, /general/ping says {probe.version}"]
+    return []
+
+
+def _api_get(op: Operation) -> bool:
+    return op.method == "GET" and op.auth != "web"
+
+
+@check("headers", applies=_api_get, severity="minor")
+def expires_zero(op: Operation, probe: Probe) -> list[str]:
+    """GET answers of API handlers carry `Expires: 0`."""
+    response = probe.success(op)
+    value = response.headers.get("Expires")
+    if value != "0":
+        return [f"Expires is {value!r} on {describe(response)}, expected '0'"]
+    return []
+
+
+@check("headers", applies=lambda op: (op.method, op.template) == LOGIN, severity="critical")
+def login_token(op: Operation, probe: Probe) -> list[str]:
+    """A successful login sends the session token in a `Token` header and an HttpOnly MMAUTHTOKEN
+    cookie carrying the same token."""
+    response = probe.success(op)
+    if response.status != 200:
+        return [f"login answered {describe(response)}"]
+    problems = []
+    token = response.headers.get("Token")
+    if not token:
+        problems.append("no Token header on a successful login")
+    elif not TOKEN.match(token):
+        problems.append("the Token header is not a 26-character session token")
+    cookie = response.cookies.get("MMAUTHTOKEN")
+    if cookie is None:
+        problems.append("no MMAUTHTOKEN cookie on a successful login")
+    else:
+        if not cookie.httponly:
+            problems.append("the MMAUTHTOKEN cookie is not HttpOnly")
+        if token and cookie.value != token:
+            problems.append("the MMAUTHTOKEN cookie does not carry the Token header's token")
+    return problems
+
+
+CHECKS = [request_id, version_id, expires_zero, login_token]

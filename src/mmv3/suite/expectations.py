@@ -1,0 +1,93 @@
+"""Known deviations (`--mm-expect FILE`): route/check pairs expected to fail, each with its reason.
+
+File format (YAML)::
+
+    target: Mattermost 4.9.0          # free text, shown in reports
+    deviations:
+      - route: POST /api/v3/users/revoke_session   # METHOD TEMPLATE, as in the test ids; * globs
+        check: auth.forbidden                        # a check id, or a family name for all its checks
+        reason: no ownership check, any user may revoke any session
+
+A matching failure is reported as an expected failure; a matching check that passes fails
+the run (the deviation is gone: remove the entry), so CI gates on regressions both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import yaml
+
+from mmv3.checks import FAMILIES
+
+
+class ExpectationsError(ValueError):
+    """An unreadable or ill-formed expectations file (one-line message)."""
+
+
+@dataclass
+class Deviation:
+    route: str
+    check: str
+    reason: str
+
+    def matches(self, route: str, check_id: str) -> bool:
+        family = check_id.split(".", 1)[0]
+        check_ok = self.check in (check_id, family) or fnmatchcase(check_id, self.check)
+        return check_ok and (self.route == route or fnmatchcase(route, self.route))
+
+
+@dataclass
+class Expectations:
+    source: str | None = None
+    target: str = ""
+    deviations: list[Deviation] = field(default_factory=list)
+
+    def find(self, route: str, check_id: str) -> Deviation | None:
+        for deviation in self.deviations:
+            if deviation.matches(route, check_id):
+                return deviation
+        return None
+
+    def reason(self, route: str, check_id: str) -> str | None:
+        deviation = self.find(route, check_id)
+        return deviation.reason if deviation else None
+
+
+def load(path: str | Path | None) -> Expectations:
+    if not path:
+        return Expectations()
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExpectationsError(f"{source}: cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ExpectationsError(f"{source}: not valid YAML{where}") from None
+    if data is None:
+        return Expectations(str(source))
+    if not isinstance(data, dict) or not isinstance(data.get("deviations", []), list):
+        raise ExpectationsError(f"{source}: expected a mapping with a `deviations` list")
+    deviations = []
+    for index, entry in enumerate(data.get("deviations") or [], 1):
+        if not isinstance(entry, dict):
+            raise ExpectationsError(f"{source}: deviation #{index} is not a mapping")
+        missing = [key for key in ("route", "check", "reason") if not str(entry.get(key) or "").strip()]
+        if missing:
+            raise ExpectationsError(f"{source}: deviation #{index} lacks {', '.join(missing)}")
+        route, check, reason = (str(entry[key]).strip() for key in ("route", "check", "reason"))
+        if check.split(".", 1)[0] not in FAMILIES:
+            raise ExpectationsError(
+                f"{source}: deviation #{index}: check {check!r} is not in a family ({', '.join(FAMILIES)})"
+            )
+        deviations.append(Deviation(route, check, reason))
+    return Expectations(str(source), str(data.get("target") or ""), deviations)
+
+
+def bundled(name: str = "mattermost-4.9.yaml") -> Path:
+    """An expectations file shipped with mmv3 (e.g. the deviations of real Mattermost 4.9)."""
+    return Path(__file__).parent / "expectations" / name

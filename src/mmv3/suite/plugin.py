@@ -1,0 +1,417 @@
+"""The pytest side of the conformance suite (loaded by conformance/conftest.py).
+
+Before any test: options, the embedded reference server when no --base-url is given, the
+preflight (reachable, speaks v3, credentials, rate limiting) and one provisioning of the test
+data, all in the controlling process; xdist workers receive the result. Each test then runs one
+check on one catalogue operation through `conformance.verify(check, operation)`, which turns
+the check's verdict into a pytest outcome, applies the known deviations, labels and attaches
+the exchanges for Allure, and files the result in the conformance matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmv3.catalog import load_catalog
+from mmv3.checks import FAMILIES, Check, all_checks
+from mmv3.client import Client, ClientError, Pacer
+from mmv3.provision import ProvisioningError, World, run_prefix
+from mmv3.suite import allure_results, expectations, options, preflight
+from mmv3.suite.matrix import Matrix, Result
+from mmv3.suite.session import ConformanceSession, Facts, new_recorder
+
+STATE = pytest.StashKey[dict]()
+PROPERTY = "mmv3"
+RATELIMIT_GROUP = "mmv3-ratelimit"
+SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
+
+
+# ---------------------------------------------------------------------------- options, markers
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for family in FAMILIES:
+        config.addinivalue_line("markers", f"{family}: mmv3 conformance checks of the {family} family")
+    _CONFIG[:] = [config]
+    state: dict[str, Any] = {"matrix": Matrix(), "embedded": None, "session": None}
+    config.stash[STATE] = state
+    if hasattr(config, "workerinput"):
+        state["shared"] = json.loads(config.workerinput["mmv3"])
+        state["settings"] = None
+        return
+    settings = options.resolve(config)
+    state["settings"] = settings
+    try:
+        state["expect"] = expectations.load(settings.expect)
+    except expectations.ExpectationsError as exc:
+        raise pytest.UsageError(f"--mm-expect: {exc}") from None
+    reports = settings.reports
+    if config.option.collectonly:
+        return
+    if getattr(config.option, "allure_report_dir", "unset") is None:
+        # Our default directory holds the last run only (pass --alluredir to keep history).
+        config.option.allure_report_dir = str(reports / "allure-results")
+        config.option.clean_alluredir = True
+    if getattr(config.option, "xmlpath", "unset") is None:
+        config.option.xmlpath = str(reports / "junit.xml")
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"  # the rate-limit checks run serially, on one worker
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash[STATE].get("settings")
+    if settings is None:
+        return []
+    target = (
+        settings.base_url or f"embedded reference server (rate limit {settings.embedded_rate_limit or 'off'})"
+    )
+    return [f"mmv3 target: {target}"]
+
+
+# ---------------------------------------------------------------------------- preflight
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash[STATE]
+    if state.get("settings") is None or config.option.collectonly:
+        return
+    try:
+        state["shared"] = _prepare_target(config, state)
+    except preflight.PreflightError as exc:
+        _stop_embedded(state)
+        pytest.exit(f"mmv3 preflight: {exc}", returncode=int(exc.code))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """A preflight exit is already one line on stderr; keep the terminal from repeating it."""
+    if "mmv3 preflight:" in str(getattr(excinfo, "value", "")) and _CONFIG:
+        reporter = _CONFIG[0].pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None
+
+
+_CONFIG: list[pytest.Config] = []  # the running config, for the hook above (which gets none)
+
+
+def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, Any]:
+    settings: options.Settings = state["settings"]
+    timeout = (settings.connect_timeout, settings.timeout)
+    prefix = run_prefix()
+    base_url, user, password = settings.base_url, settings.user, settings.password
+    admin, admin_password = settings.admin, settings.admin_password
+    ratelimit = settings.ratelimit
+    if settings.embedded:
+        from mmv3.suite import embedded  # loads the reference server: only when it is wanted
+
+        target = embedded.start(
+            rate_limit=settings.embedded_rate_limit,
+            faults=settings.embedded_faults,
+            prefix=prefix,
+            timeout=settings.timeout,
+        )
+        state["embedded"] = target
+        base_url, user, password = target.url, target.user, target.password
+        admin, admin_password = target.admin, target.admin_password
+        if ratelimit == "auto":
+            ratelimit = "on" if settings.embedded_rate_limit else "off"
+    assert base_url and user and password
+    try:
+        client = Client(base_url, timeout=timeout)
+    except ValueError as exc:
+        raise preflight.PreflightError(preflight.ExitCode.NOT_V3, str(exc)) from None
+    facts = preflight.check_server(client)
+    world = World(
+        client.base_url, prefix=prefix, seed=settings.seed, timeout=timeout, recorder=new_recorder()
+    )
+    for role, login_id, secret in (("user", user, password), ("admin", admin, admin_password)):
+        if login_id and secret:
+            client_of_role = world.root.with_token(None)
+            account = preflight.login(client_of_role, login_id, secret, role=role, admin=role == "admin")
+            world.add_account(role, account, secret, client_of_role)
+    try:
+        world.provision(team_name=settings.team)
+    except ProvisioningError as exc:
+        hint = " (pass --mm-team NAME to work in an existing team)" if "teams/create" in str(exc) else ""
+        raise preflight.PreflightError(
+            preflight.ExitCode.PROVISIONING, f"provisioning failed: {exc}{hint}"
+        ) from None
+    except ClientError as exc:
+        raise preflight.PreflightError(
+            preflight.ExitCode.UNREACHABLE, f"provisioning failed: {exc}"
+        ) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # A server that answers, but not with what v3 answers: one line, not a traceback.
+        raise preflight.PreflightError(
+            preflight.ExitCode.PROVISIONING,
+            f"provisioning failed on an unexpected answer ({type(exc).__name__}: {exc})",
+        ) from None
+    environment = facts.as_environment()
+    if settings.embedded:
+        environment["Target"] = f"embedded mmv3 reference server ({base_url})"
+        if settings.embedded_faults:
+            environment["Faults"] = ", ".join(settings.embedded_faults)
+    environment["Run prefix"] = prefix
+    environment["Seed"] = str(settings.seed)
+    if settings.expect:
+        environment["Known deviations"] = settings.expect
+    shared_facts = Facts(
+        base_url=client.base_url,
+        version=facts.version,
+        ratelimit=ratelimit,
+        limited=facts.ratelimited,
+        limit=facts.limit,
+        strict=settings.strict,
+        environment=environment,
+    )
+    state["world"] = world
+    return {
+        "facts": asdict(shared_facts),
+        "world": world.snapshot(),
+        "timeout": list(timeout),
+        "expect": settings.expect,
+        "no_ratelimit_tests": settings.no_ratelimit_tests,
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the prepared target to each worker."""
+    shared = node.config.stash[STATE].get("shared")
+    if shared is not None:
+        node.workerinput["mmv3"] = json.dumps(shared)
+
+
+def _session(config: pytest.Config) -> ConformanceSession:
+    state = config.stash[STATE]
+    if state.get("session") is None:
+        shared = state.get("shared")
+        if shared is None:
+            pytest.skip("no target was prepared (collect-only run)")
+        timeout = tuple(shared["timeout"])
+        world = state.get("world")
+        if world is None:
+            worker = getattr(config, "workerinput", {}).get("workerid", "")
+            world = World.restore(shared["world"], timeout=timeout, recorder=new_recorder(), worker=worker)
+        if "expect" not in state:
+            state["expect"] = expectations.load(shared.get("expect"))
+        state["session"] = ConformanceSession(world, Facts(**shared["facts"]), timeout=timeout)
+    return state["session"]
+
+
+# ---------------------------------------------------------------------------- collection
+def operation_id(operation: Any) -> str:
+    return f"{operation.method} {operation.template}"
+
+
+def cases(check: Check) -> pytest.MarkDecorator:
+    """Parametrise a test over the catalogue operations `check` applies to (ids `GET /api/v3/...`)."""
+    operations = check.operations(load_catalog().operations)
+    return pytest.mark.parametrize("operation", operations, ids=[operation_id(op) for op in operations])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        operation = callspec.params.get("operation") if callspec else None
+        family = next((f for f in FAMILIES if item.get_closest_marker(f)), None)
+        if operation is None or family is None:
+            continue
+        check = _check_of(item)
+        severity = check.severity if check else "normal"
+        for mark in allure_results.label_marks(
+            group=operation.group, route=operation_id(operation), family=family, severity=severity
+        ):
+            item.add_marker(mark)
+        if family == "ratelimit":
+            item.add_marker(pytest.mark.xdist_group(RATELIMIT_GROUP))
+
+
+def _check_of(item: pytest.Item) -> Check | None:
+    name = item.originalname if hasattr(item, "originalname") else item.name
+    wanted = name.removeprefix("test_")
+    family = next((f for f in FAMILIES if item.get_closest_marker(f)), None)
+    return next((c for c in all_checks() if c.family == family and c.name == wanted), None)
+
+
+# ---------------------------------------------------------------------------- running a check
+class Conformance:
+    """The `conformance` fixture: runs one check on one operation as the current test."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.request = request
+        self.config = request.config
+
+    def verify(self, check: Check, operation: Any) -> None:
+        state = self.config.stash[STATE]
+        shared = state.get("shared") or {}
+        route = operation_id(operation)
+        if check.family == "ratelimit" and shared.get("no_ratelimit_tests"):
+            self._record(operation, check, "skipped", "--mm-no-ratelimit-tests")
+            pytest.skip("--mm-no-ratelimit-tests")
+        session = _session(self.config)
+        if session.target_gone:
+            pytest.exit(
+                "mmv3: the target stopped answering (3 requests in a row got no answer)",
+                returncode=int(preflight.ExitCode.UNREACHABLE),
+            )
+        try:
+            outcome = session.run(check, operation)
+        except Exception as exc:
+            self._record(operation, check, "error", f"the check itself failed: {type(exc).__name__}: {exc}")
+            raise
+        if outcome.entries:
+            entries = outcome.entries
+            if len(entries) > 2 * SHOWN_EXCHANGES:
+                outcome.notes.append(
+                    f"{len(entries)} exchanges; the first and last {SHOWN_EXCHANGES} are attached"
+                )
+                entries = entries[:SHOWN_EXCHANGES] + entries[-SHOWN_EXCHANGES:]
+            allure_results.attach_entries(entries)
+        if outcome.notes:
+            _attach_text("notes", "\n".join(outcome.notes))
+        deviation = state["expect"].find(route, check.id)
+        if outcome.status == "skipped":
+            self._record(operation, check, "skipped", outcome.message)
+            pytest.skip(outcome.message or "not applicable")
+        if outcome.status == "failed":
+            message = f"[{outcome.category}] {check.id} {route}: {outcome.message}"
+            if deviation is not None:
+                self._record(
+                    operation, check, "xfailed", f"{deviation.reason} ({outcome.message})", outcome.category
+                )
+                pytest.xfail(f"known deviation: {deviation.reason}")
+            self._record(operation, check, "failed", outcome.message, outcome.category)
+            pytest.fail(message, pytrace=False)
+        if deviation is not None:
+            reason = f"expected to fail ({deviation.reason}) but passed: remove it from the expectations"
+            self._record(operation, check, "xpassed", reason, "deviation gone")
+            pytest.fail(f"[deviation gone] {check.id} {route}: {reason}", pytrace=False)
+        self._record(operation, check, "passed", outcome.message)
+
+    def _record(self, operation: Any, check: Check, status: str, reason: str, category: str = "") -> None:
+        result = Result(
+            route=operation_id(operation),
+            group=operation.group,
+            family=check.family,
+            check=check.id,
+            status=status,
+            reason=reason,
+            category=category,
+        )
+        self.request.node.user_properties.append((PROPERTY, result.to_property()))
+
+
+def _attach_text(name: str, text: str) -> None:
+    import allure
+
+    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Conformance:
+    return Conformance(request)
+
+
+# ---------------------------------------------------------------------------- results
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == PROPERTY:
+            _MATRIX_SINK.append(Result.from_property(value))
+
+
+# Results arrive through reports (which carry no config); one run per process.
+_MATRIX_SINK: list[Result] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash[STATE]
+    if hasattr(config, "workerinput") or state.get("settings") is None:
+        return
+    matrix: Matrix = state["matrix"]
+    for result in _MATRIX_SINK:
+        matrix.add(result)
+    _MATRIX_SINK.clear()
+    shared = state.get("shared")
+    if shared is None or not len(matrix):
+        return
+    settings: options.Settings = state["settings"]
+    environment = dict(shared["facts"]["environment"])
+    environment["Finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if not getattr(config.option, "numprocesses", None):
+        # Tests ran in this process: did pacing keep every request outside the rate-limit
+        # checks (which use pacers of their own) clear of a 429?
+        paced = Pacer.for_target(shared["facts"]["base_url"])
+        environment["429 answers to paced requests"] = str(paced.stats.throttled)
+    state["written"] = matrix.write(settings.reports, environment)
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        allure_results.write_environment(Path(alluredir), environment)
+        allure_results.write_categories(Path(alluredir))
+    world = state.get("world")
+    if world is not None and not settings.embedded:
+        state["left"] = world.clean_up()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash[STATE]
+    matrix: Matrix = state.get("matrix") or Matrix()
+    if not len(matrix):
+        return
+    terminalreporter.section("mmv3 conformance matrix")
+    for line in matrix.summary_lines():
+        terminalreporter.write_line(line)
+    written = state.get("written")
+    if written:
+        terminalreporter.write_line(f"matrix: {written[0]}  {written[1]}")
+    deviations = state["expect"].deviations if state.get("expect") else []
+    unused = [d for d in deviations if not any(d.matches(r.route, r.check) for r in matrix.results)]
+    if unused:
+        terminalreporter.write_line(
+            f"{len(unused)} known deviation(s) were not checked in this run (not selected)"
+        )
+    if state.get("left"):
+        terminalreporter.write_line(
+            f"left on the server: {len(state['left'])} objects (v3 deletes no team; deactivating needs an admin)"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        _stop_embedded(state)
+
+
+def _stop_embedded(state: dict[str, Any]) -> None:
+    target = state.get("embedded")
+    if target is not None:
+        state["embedded"] = None
+        target.stop()
+
+
+__all__ = [
+    "conformance",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_configure_node",
+    "pytest_keyboard_interrupt",
+    "pytest_report_header",
+    "pytest_runtest_logreport",
+    "pytest_sessionfinish",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
+    "pytest_unconfigure",
+]
