@@ -348,6 +348,19 @@ def test_outgoing_webhook_lifecycle_and_firing(world: World) -> None:
                   "store.sql_webhooks.get_outgoing.app_error")  # fmt: skip
 
 
+def test_a_normal_post_fires_outgoing_webhooks(world: World) -> None:
+    with world.settings(ServiceSettings__EnableOutgoingWebhooks=True):
+        hook = ok(world.post("admin", world.t("/hooks/outgoing/create"), _outgoing(world)), "OutgoingWebhook")
+        path = world.t(f"/channels/{world.public['id']}/posts/create")
+        ok(world.post("user2", path, {"channel_id": world.public["id"], "message": "deploy please"}), "Post")
+        deliveries = world.store().find("webhook_deliveries", hook_id=hook["id"])
+        assert len(deliveries) == 1 and deliveries[0]["sent"] is False
+        assert deliveries[0]["payload"]["trigger_word"] == "deploy"
+        ok(world.post("user2", path, {"channel_id": world.public["id"], "message": "no trigger"}), "Post")
+        assert len(world.store().find("webhook_deliveries", hook_id=hook["id"])) == 1
+        ok(world.post("admin", world.t("/hooks/outgoing/delete"), {"id": hook["id"]}), "IdResponse")
+
+
 # -- OAuth --------------------------------------------------------------------------------------
 _APP = {"name": "client", "description": "an app", "homepage": "http://127.0.0.1/",
         "callback_urls": ["http://127.0.0.1/callback"], "icon_url": "", "is_trusted": False}  # fmt: skip

@@ -8,12 +8,11 @@ all of them is what would make reporting slow, so each batch of entries is redac
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from mmv3.client import HarRecorder
+from mmv3.redact import spellings
 
 
 class ExchangeLog:
@@ -32,7 +31,7 @@ class ExchangeLog:
         with self._lock:
             for value in values:
                 if value and value not in self._secrets:
-                    self._secrets[value] = spellings(value)
+                    self._secrets[value] = tuple(spellings(value))
 
     # -- batches -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -60,12 +59,6 @@ class ExchangeLog:
     def secrets(self) -> list[str]:
         with self._lock:
             return list(self._secrets)
-
-
-def spellings(secret: str) -> tuple[str, ...]:
-    """The ways a secret may stand in text: as is, JSON-escaped, percent-encoded."""
-    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
-    return tuple(forms)
 
 
 def _texts(batch: list[Any]) -> list[str]:

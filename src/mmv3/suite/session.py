@@ -20,7 +20,8 @@ from mmv3.checks import CATEGORIES, NOT_IMPLEMENTED_ID, Check, Skip
 from mmv3.client import Client, ClientError, Pacer, Response
 from mmv3.provision import Call, MissingRole, ProvisioningError, World
 from mmv3.recipes import SetupFailed, build, prepare, recipe_for
-from mmv3.suite.exchange_log import ExchangeLog, spellings
+from mmv3.redact import spellings
+from mmv3.suite.exchange_log import ExchangeLog
 
 if TYPE_CHECKING:
     from mmv3.catalog import Operation

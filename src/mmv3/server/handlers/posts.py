@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import memberships, post_search, posts, sanitize
+from mmv3.server import memberships, post_search, posts, sanitize, webhooks
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError, forbidden, invalid_param
 from mmv3.server.routes import route
@@ -75,17 +75,8 @@ def _json_props(ctx: Context) -> dict[str, Any]:
     return value if ok and isinstance(value, dict) else {}
 
 
-def _allowed(ctx: Context, channel_id: str, permission: str) -> bool:
-    # An unknown channel grants nothing, not even to a system admin (as SessionHasPermissionToChannel).
-    return (
-        bool(channel_id)
-        and ctx.store.get("channels", channel_id) is not None
-        and ctx.has_channel(channel_id, permission)
-    )
-
-
 def _require(ctx: Context, channel_id: str, permission: str) -> None:
-    if not _allowed(ctx, channel_id, permission):
+    if not memberships.channel_permission(ctx, channel_id, permission):
         raise forbidden()
 
 
@@ -193,6 +184,7 @@ def create(ctx: Context) -> dict:
     posts.channel_mentions(ctx, post, channel.get("team_id", ""))
     saved = posts.save(ctx.store, post)
     posts.attach_files(ctx.store, saved)
+    webhooks.fire_outgoing(ctx, saved)
     if "from_webhook" not in saved["props"]:
         memberships.mark_viewed(ctx, saved["channel_id"], ctx.user_id)
     return posts.public(saved)
@@ -240,8 +232,11 @@ def page(ctx: Context) -> dict:
     # sic: 4.9 asks for create_post, not read_channel; the fault that opens private channels to
     # reading opens this read too.
     if not (
-        _allowed(ctx, channel_id, "create_post")
-        or (ctx.fault("auth-private-channel-open") and _allowed(ctx, channel_id, "read_channel"))
+        memberships.channel_permission(ctx, channel_id, "create_post")
+        or (
+            ctx.fault("auth-private-channel-open")
+            and memberships.channel_permission(ctx, channel_id, "read_channel")
+        )
     ):
         raise forbidden()
     ctx.etag = posts.channel_etag(ctx.store, _version(ctx), channel_id)
@@ -278,7 +273,8 @@ def delete(ctx: Context) -> dict:
     post = posts.get_live(ctx.store, post_id)
     # An unknown post fails the delete_others_posts check too (403, as real 4.9).
     if post is None or (
-        post["user_id"] != ctx.user_id and not _allowed(ctx, post["channel_id"], "delete_others_posts")
+        post["user_id"] != ctx.user_id
+        and not memberships.channel_permission(ctx, post["channel_id"], "delete_others_posts")
     ):
         raise forbidden()
     if post["channel_id"] != channel_id:  # real 4.9 deletes first and refuses afterwards
