@@ -1,0 +1,169 @@
+"""Thresholds: the YAML file, each check, the breach lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmv3.load.oracle import evaluate
+from mmv3.load.thresholds import (
+    EXIT_BREACH,
+    EntryStats,
+    RunStats,
+    Thresholds,
+    ThresholdsError,
+    breach_lines,
+    check,
+)
+from mmv3.ratelimit import Quota
+from tests.load.synthetic import poisson_times, replay
+
+FULL = """
+failure_ratio: 0.01
+goodput_rps_min: 5
+max_throttled_ratio: 0.95
+latency_ms:
+  Aggregated: {p95: 100}
+  "POST /api/v3/users/login": {p95: 800, p99: 1500}
+ratelimit:
+  accepted_rate_within_pct: 5
+  burst_within: 2
+  first_429_after_burst: true
+  oracle: all
+"""
+
+
+def stats(**overrides) -> RunStats:
+    values = {
+        "entries": [
+            EntryStats("POST", "/api/v3/users/login", 50, 0, {"p95": 300.0, "p99": 900.0}),
+            EntryStats("throttled", "/api/v3/users/login", 20, 0, {"p95": 3.0, "p99": 5.0}),
+        ],
+        "aggregated": {"p50": 5.0, "p95": 40.0, "p99": 90.0},
+        "answered": 1000,
+        "failures": 2,
+        "throttled": 600,
+        "accepted_rps": 10.0,
+        "offered_rps": 25.0,
+    }
+    values.update(overrides)
+    return RunStats(**values)
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return evaluate(replay(poisson_times(60, 15), Quota(10, 100)))
+
+
+def test_exit_code_is_documented_and_distinct() -> None:
+    assert EXIT_BREACH == 3
+
+
+def test_loads_the_documented_file(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(FULL)
+    t = Thresholds.load(path)
+    assert t.failure_ratio == 0.01 and t.goodput_rps_min == 5
+    assert t.latency_ms["POST /api/v3/users/login"] == {"p95": 800.0, "p99": 1500.0}
+    assert t.accepted_rate_within_pct == 5 and t.burst_within == 2 and t.first_429_after_burst
+    assert t.oracle == "all"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("p95: 3", "unknown key p95"),
+        ("failure_ratio: lots", "failure_ratio: must be a number"),
+        ("latency_ms: {Aggregated: {p97: 3}}", "unknown key p97"),
+        ("ratelimit: {oracle: some}", "ratelimit.oracle must be all, none or a list"),
+        ("ratelimit: {burst: 2}", "unknown key burst"),
+        ("- a list", "must be a mapping"),
+        ("a: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_files_give_one_line(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(ThresholdsError) as info:
+        Thresholds.load(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(ThresholdsError, match="cannot read"):
+        Thresholds.load(tmp_path / "nope.yaml")
+
+
+def test_a_good_run_breaches_nothing(oracle) -> None:
+    outcomes = check(Thresholds.from_data(_yaml(FULL)), stats(), oracle)
+    assert not breach_lines(outcomes), breach_lines(outcomes)
+    names = {o.name for o in outcomes}
+    assert {"failure_ratio", "latency p95 Aggregated", "latency p99 POST /api/v3/users/login"} <= names
+    assert {
+        "accepted_rate_within_pct",
+        "burst_within",
+        "first_429_after_burst",
+        "oracle sustained_rate",
+    } <= names
+
+
+def test_each_breach_is_one_line(oracle) -> None:
+    bad = stats(
+        failures=40,
+        accepted_rps=1.0,
+        throttled=990,
+        aggregated={"p95": 400.0},
+        entries=[EntryStats("POST", "/api/v3/users/login", 50, 0, {"p95": 900.0, "p99": 900.0})],
+    )
+    lines = breach_lines(check(Thresholds.from_data(_yaml(FULL)), bad, oracle))
+    text = "\n".join(lines)
+    for fragment in (
+        "failure_ratio",
+        "goodput_rps_min",
+        "max_throttled_ratio",
+        "p95 of Aggregated",
+        "p95 of POST",
+    ):
+        assert fragment in text
+    assert all("\n" not in line for line in lines)
+
+
+def test_failure_ratio_excludes_429s_unless_they_count() -> None:
+    s = stats(answered=100, failures=1, throttled=90)
+    assert s.failure_ratio == pytest.approx(0.1)  # 1 of the 10 accepted
+    counted = stats(answered=100, failures=1, throttled=90, throttled_is_failure=True)
+    assert counted.failure_ratio == pytest.approx(0.91)
+
+
+def test_latency_of_an_unknown_name_is_a_breach(oracle) -> None:
+    t = Thresholds.from_data({"latency_ms": {"GET /nothing": {"p95": 10}}})
+    (outcome,) = check(t, stats(), oracle)
+    assert outcome.breached and "no requests of that name" in outcome.message
+
+
+def test_oracle_deviations_breach_when_asked() -> None:
+    broken = evaluate(replay(poisson_times(60, 8), Quota(10, 100), fault="429-json"))
+    assert breach_lines(check(Thresholds.from_data({"ratelimit": {"oracle": "all"}}), stats(), broken))
+    picked = Thresholds.from_data({"ratelimit": {"oracle": ["burst"]}})
+    assert not breach_lines(check(picked, stats(), broken))
+    assert not breach_lines(check(Thresholds.from_data({}), stats(), broken))
+
+
+def test_rate_checks_are_skipped_without_throttling() -> None:
+    quiet = evaluate(replay(poisson_times(5, 5), Quota(10, 100)))
+    outcomes = check(Thresholds.from_data(_yaml(FULL)), stats(), quiet)
+    by_name = {o.name: o.status for o in outcomes}
+    assert by_name["accepted_rate_within_pct"] == "skipped"
+    assert by_name["first_429_after_burst"] == "skipped"
+
+
+def _yaml(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def test_the_shipped_example_file_loads() -> None:
+    from tests.load.locust_runs import REPO
+
+    t = Thresholds.load(REPO / "loadtests" / "thresholds.yaml")
+    assert t.oracle == "all" and t.burst_within == 2 and "Aggregated" in t.latency_ms
