@@ -96,10 +96,15 @@ def invite_hash(ctx: Context, data: str) -> str:
     return hashlib.sha256(f"{data}:{salt}".encode()).hexdigest()
 
 
-def team_from_invite_hash(ctx: Context, hash_: str, data: str, now: int) -> dict[str, Any]:
-    """AddUserToTeamByHash's checks: the signature, the 48-hour lifetime, then the team it names."""
+def invite_props(
+    ctx: Context, hash_: str, data: str, now: int, *, invalid_id: str, expired_id: str
+) -> dict[str, Any]:
+    """An emailed invite's data once its signature and 48-hour lifetime check out.
+
+    Routes that read invites answer the same failures with ids of their own.
+    """
     if hash_ != invite_hash(ctx, data):
-        raise AppError("api.user.create_user.signup_link_invalid.app_error", 400)
+        raise AppError(invalid_id, 400)
     try:
         props = json.loads(data)
     except ValueError:
@@ -110,5 +115,18 @@ def team_from_invite_hash(ctx: Context, hash_: str, data: str, now: int) -> dict
     except (TypeError, ValueError):
         issued = None
     if issued is None or now - issued > _INVITE_LIFETIME_MS:
-        raise AppError("api.user.create_user.signup_link_expired.app_error", 400)
+        raise AppError(expired_id, 400)
+    return props
+
+
+def team_from_invite_hash(ctx: Context, hash_: str, data: str, now: int) -> dict[str, Any]:
+    """AddUserToTeamByHash's checks: the signature, the 48-hour lifetime, then the team it names."""
+    props = invite_props(
+        ctx,
+        hash_,
+        data,
+        now,
+        invalid_id="api.user.create_user.signup_link_invalid.app_error",
+        expired_id="api.user.create_user.signup_link_expired.app_error",
+    )
     return get(ctx, str(props.get("id", "")))

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-from mmv3.server import accounts, audits, gojson, sanitize
+from mmv3.server import accounts, audits, gojson, multipart, sanitize
 from mmv3.server.config import Config
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, invalid_param
@@ -385,21 +385,15 @@ def download_compliance_report(ctx: Context) -> Reply:
     raise _compliance_unlicensed()
 
 
-def _multipart_files(ctx: Context) -> Any:
-    """ParseMultipartForm: None when the body is not multipart (the caller decides the answer)."""
-    if ctx.request.mimetype != "multipart/form-data":
-        return None
-    return ctx.request.files
-
-
 @route("POST", _ADMIN + "/upload_brand_image")
 def upload_brand_image(ctx: Context) -> dict:
     max_size = int(ctx.config.get("FileSettings.MaxFileSize", 52428800) or 52428800)
     if (ctx.request.content_length or 0) > max_size:
         raise AppError("api.admin.upload_brand_image.too_large.app_error", 413)
-    uploaded = _multipart_files(ctx)
-    if uploaded is None:
-        raise AppError("api.admin.upload_brand_image.parse.app_error", 400)
+    try:
+        uploaded = multipart.parse(ctx.request).files
+    except multipart.MultipartError:
+        raise AppError("api.admin.upload_brand_image.parse.app_error", 400) from None
     if "image" not in uploaded:
         raise AppError("api.admin.upload_brand_image.no_file.app_error", 400)
     if not ctx.config.get("FileSettings.DriverName"):
@@ -458,14 +452,10 @@ def _config_file(filename: str) -> str:
 
 @route("POST", _ADMIN + "/add_certificate")
 def add_certificate(ctx: Context) -> Reply:
-    uploaded = _multipart_files(ctx)
-    if uploaded is None:  # http.Error with Go's parse error text
-        return Reply(
-            500,
-            b"request Content-Type isn't multipart/form-data\n",
-            "text/plain; charset=utf-8",
-            [("X-Content-Type-Options", "nosniff")],
-        )
+    try:
+        uploaded = multipart.parse(ctx.request).files
+    except multipart.MultipartError as exc:
+        return multipart.go_http_error(str(exc))
     parts = uploaded.getlist("certificate")
     if "certificate" not in uploaded:
         raise AppError("api.admin.add_certificate.no_file.app_error", 400)

@@ -13,12 +13,11 @@ import json
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from mmv3.server import audits, files, gojson, teams, webhooks
+from mmv3.server import audits, files, gojson, teams, weberrors, webhooks
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, invalid_param
 from mmv3.server.ids import new_id, now_ms
 from mmv3.server.routes import route
-from mmv3.server.web_errors import error_page
 
 _OAUTH = "/api/v3/oauth"
 FIELDS = {
@@ -31,7 +30,6 @@ _DEFAULT_SCOPE = "user"
 _CODE_LIFETIME_S = 10 * 60
 _SSO_SECTIONS = {"gitlab": "GitLabSettings", "google": "GoogleSettings", "office365": "Office365Settings"}
 _STATE_COOKIE, _STATE_COOKIE_AGE = "MMOAUTH", 30 * 60
-_INVITE_LIFETIME_MS = 48 * 3600 * 1000
 
 
 def _admin_only() -> AppError:
@@ -243,20 +241,14 @@ def _team_from_query(ctx: Context) -> str:
     query = ctx.request.args
     hash_, invite_id = query.get("h", ""), query.get("id", "")
     if hash_:
-        data = query.get("d", "")
-        if hash_ != teams.invite_hash(ctx, data):
-            raise AppError("api.oauth.singup_with_oauth.invalid_link.app_error", 400)
-        try:
-            props = json.loads(data)
-        except ValueError:
-            props = {}
-        props = props if isinstance(props, dict) else {}
-        try:
-            issued = int(props.get("time", ""))
-        except (TypeError, ValueError):
-            issued = None
-        if issued is None or now_ms() - issued > _INVITE_LIFETIME_MS:
-            raise AppError("api.oauth.singup_with_oauth.expired_link.app_error", 400)
+        props = teams.invite_props(
+            ctx,
+            hash_,
+            query.get("d", ""),
+            now_ms(),
+            invalid_id="api.oauth.singup_with_oauth.invalid_link.app_error",
+            expired_id="api.oauth.singup_with_oauth.expired_link.app_error",
+        )
         return str(props.get("id", ""))
     if invite_id:
         try:
@@ -310,7 +302,7 @@ def login_with_service(ctx: Context) -> Reply:
             props["redirect_to"] = ctx.request.args["redirect_to"]
         url = _authorization_url(ctx, ctx.params["service"], props, ctx.request.args.get("login_hint", ""))
     except AppError as err:
-        return error_page(err)
+        return weberrors.render(ctx, err.status, err.message)
     return _redirect(url)
 
 
@@ -323,5 +315,5 @@ def signup_with_service(ctx: Context) -> Reply:
         props = {"action": "signup", **({"team_id": team_id} if team_id else {})}
         url = _authorization_url(ctx, ctx.params["service"], props)
     except AppError as err:
-        return error_page(err)
+        return weberrors.render(ctx, err.status, err.message)
     return _redirect(url)
