@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from mmv3.schemas import default_registry
+
 PASSWORD = "Secret-pass-1"
 
 
@@ -71,3 +73,33 @@ class Api:
     def create_post(self, token: str, team_id: str, channel_id: str, message: str) -> dict:
         path = f"/api/v3/teams/{team_id}/channels/{channel_id}/posts/create"
         return self.ok("POST", path, {"channel_id": channel_id, "message": message}, token=token)
+
+
+# -- assertions shared by the server tests ------------------------------------------------------
+REGISTRY = default_registry()
+
+
+def conforms(body: object, model: str) -> None:
+    issues = REGISTRY.validate(body, model)
+    assert not issues, f"{model}: " + "; ".join(str(i) for i in issues)
+
+
+def ok(response: requests.Response, model: str | None = None) -> Any:
+    assert response.status_code == 200, f"{response.status_code} {response.text[:300]}"
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    if model:
+        conforms(body, model)
+    return body
+
+
+def app_error(response: requests.Response, status: int, error_id: str) -> dict:
+    """A JSON AppError with this status and id, whose request_id is the X-Request-Id header."""
+    assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    conforms(body, "AppError")
+    assert body["id"] == error_id, body
+    assert body["status_code"] == status
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    return body

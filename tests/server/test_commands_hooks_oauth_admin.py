@@ -21,39 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from mmv3.schemas import default_registry
 from mmv3.server import running_server
 from mmv3.server.channels import direct_name
 from mmv3.server.ids import new_id
 
-from .api import PASSWORD, Api
+from .api import PASSWORD, Api, app_error, conforms, ok
 
-REGISTRY = default_registry()
 MASK = "*" * 32
-
-
-def conforms(body: object, model: str) -> None:
-    issues = REGISTRY.validate(body, model)
-    assert not issues, f"{model}: " + "; ".join(str(i) for i in issues)
-
-
-def ok(response: requests.Response, model: str | None = None) -> Any:
-    assert response.status_code == 200, f"{response.status_code} {response.text[:300]}"
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    if model:
-        conforms(body, model)
-    return body
-
-
-def app_error(response: requests.Response, status: int, error_id: str) -> dict:
-    assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    conforms(body, "AppError")
-    assert body["id"] == error_id, body
-    assert body["request_id"] == response.headers["X-Request-Id"]
-    return body
 
 
 @dataclass

@@ -23,29 +23,12 @@ import pytest
 import requests
 from PIL import Image
 
-from mmv3.schemas import default_registry
 from mmv3.server import running_server, signing
 from mmv3.server.files import go_base, mime_type_for
 
-from .api import Api
+from .api import Api, app_error, conforms
 
-REGISTRY = default_registry()
 MB = 1 << 20
-
-
-def conforms(body: object, model: str) -> None:
-    issues = REGISTRY.validate(body, model)
-    assert not issues, f"{model}: " + "; ".join(str(i) for i in issues)
-
-
-def app_error(response: requests.Response, status: int, error_id: str) -> dict:
-    assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    conforms(body, "AppError")
-    assert body["id"] == error_id, body
-    assert body["request_id"] == response.headers["X-Request-Id"]
-    return body
 
 
 def png(width: int, height: int, colour: tuple[int, ...] = (20, 120, 220), mode: str = "RGB") -> bytes:

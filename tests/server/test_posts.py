@@ -14,28 +14,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from mmv3.schemas import default_registry
 from mmv3.server import running_server
 from mmv3.server.ids import new_id, now_ms
 
-from .api import Api
+from .api import Api, app_error, conforms
 
-REGISTRY = default_registry()
 VERSION = "4.9.0"
-
-
-def conforms(body: object, model: str) -> None:
-    issues = REGISTRY.validate(body, model)
-    assert not issues, f"{model}: " + "; ".join(str(i) for i in issues)
-
-
-def app_error(response: requests.Response, status: int, error_id: str) -> dict:
-    assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
-    body = response.json()
-    conforms(body, "AppError")
-    assert body["id"] == error_id, body
-    assert body["request_id"] == response.headers["X-Request-Id"]
-    return body
 
 
 def post_list(response: requests.Response) -> dict:

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from mmv3.schemas import default_registry
 from mmv3.server import running_server
 from mmv3.server.ids import new_id, now_ms
 
-from .api import PASSWORD, Api
+from .api import PASSWORD, Api, app_error, conforms
 
-REGISTRY = default_registry()
 PROFILE_ONLY = (
     "notify_props",
     "email_verified",
@@ -29,22 +27,6 @@ PROFILE_ONLY = (
     "failed_attempts",
     "last_password_update",
 )
-
-
-def conforms(body: object, model: str) -> None:
-    issues = REGISTRY.validate(body, model)
-    assert not issues, f"{model}: " + "; ".join(str(i) for i in issues)
-
-
-def app_error(response: requests.Response, status: int, error_id: str) -> dict:
-    assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    conforms(body, "AppError")
-    assert body["id"] == error_id, body
-    assert body["status_code"] == status
-    assert body["request_id"] == response.headers["X-Request-Id"]
-    return body
 
 
 def tiny_png(width: int = 4, height: int = 3) -> bytes:
