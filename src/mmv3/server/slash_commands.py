@@ -318,22 +318,29 @@ def _unsupported(name: str) -> Callable[[Invocation], dict[str, Any]]:
     return lambda inv: _ephemeral(f"The {name} command is not supported on your device")
 
 
+def _current_channel(inv: Invocation) -> dict[str, Any] | None:
+    return inv.ctx.store.get("channels", inv.channel_id) if inv.channel_id else None
+
+
+def _may(inv: Invocation, channel: dict[str, Any], action: str) -> bool:
+    """manage_{public|private}_channel_{action} on the channel, by its type."""
+    kind = "public" if channel["type"] == channels.OPEN else "private"
+    return memberships.channel_permission(inv.ctx, channel["id"], f"manage_{kind}_channel_{action}")
+
+
 def _channel_text(field: str, label: str) -> Callable[[Invocation], dict[str, Any]]:
     """/header and /purpose: set the current channel's text field, as channels/update_<field> does."""
 
     def run(inv: Invocation) -> dict[str, Any]:
         ctx = inv.ctx
-        channel = ctx.store.get("channels", inv.channel_id) if inv.channel_id else None
+        channel = _current_channel(inv)
         if channel is None:
             return _ephemeral("Error to retrieve the current channel.")
         if field == "purpose" and channel["type"] in (channels.DIRECT, channels.GROUP):
             return _ephemeral(
                 "Cannot set purpose for direct message channels. Use /header to set the header instead."
             )
-        kind = "public" if channel["type"] == channels.OPEN else "private"
-        if channel["type"] in (channels.OPEN, channels.PRIVATE) and not memberships.channel_permission(
-            ctx, channel["id"], f"manage_{kind}_channel_properties"
-        ):
+        if channel["type"] in (channels.OPEN, channels.PRIVATE) and not _may(inv, channel, "properties"):
             return _ephemeral(f"You do not have the appropriate permissions to edit the channel {field}.")
         if not inv.message:
             return _ephemeral(f"{label} must be provided with the /{field} command.")
@@ -357,13 +364,12 @@ def _channel_text(field: str, label: str) -> Callable[[Invocation], dict[str, An
 
 def _rename(inv: Invocation) -> dict[str, Any]:
     ctx = inv.ctx
-    channel = ctx.store.get("channels", inv.channel_id) if inv.channel_id else None
+    channel = _current_channel(inv)
     if channel is None:
         return _ephemeral("Error to retrieve the current channel.")
     if channel["type"] in (channels.DIRECT, channels.GROUP):
         return _ephemeral("Cannot rename direct message channels.")
-    kind = "public" if channel["type"] == channels.OPEN else "private"
-    if not memberships.channel_permission(ctx, channel["id"], f"manage_{kind}_channel_properties"):
+    if not _may(inv, channel, "properties"):
         return _ephemeral("You do not have the appropriate permissions to rename the channel.")
     if not inv.message:
         return _ephemeral("A message must be provided with the /rename command.")
@@ -386,13 +392,12 @@ def _rename(inv: Invocation) -> dict[str, Any]:
 
 def _remove(inv: Invocation) -> dict[str, Any]:
     ctx = inv.ctx
-    channel = ctx.store.get("channels", inv.channel_id) if inv.channel_id else None
+    channel = _current_channel(inv)
     if channel is None:
         return _ephemeral("Error to retrieve the current channel.")
     if channel["type"] in (channels.DIRECT, channels.GROUP):
         return _ephemeral("You can't remove someone from a direct message channel.")
-    kind = "public" if channel["type"] == channels.OPEN else "private"
-    if not memberships.channel_permission(ctx, channel["id"], f"manage_{kind}_channel_members"):
+    if not _may(inv, channel, "members"):
         return _ephemeral("You do not have the appropriate permissions to remove the member.")
     if not inv.message:
         return _ephemeral("A message must be provided with the /remove or /kick command.")
