@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-# Distinct exit codes, documented in the README.
-EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
+from mmv3 import exitcodes
 
 
 def _catalogue(args: argparse.Namespace) -> int:
@@ -22,6 +20,18 @@ def _serve(args: argparse.Namespace) -> int:
     from mmv3.server.cli import run_serve_command
 
     return run_serve_command(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mmv3.report import run_report_command
+
+    return run_report_command(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from mmv3.check import run_check_command
+
+    return run_check_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the reference v3 server")
     add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
+
+    from mmv3.check import add_check_arguments
+
+    check = sub.add_parser("check", help="run the conformance suite (and a bounded load run) and gate on it")
+    add_check_arguments(check)
+    check.set_defaults(handler=_check)
+
+    from mmv3.report import add_report_arguments
+
+    report = sub.add_parser("report", help="build the offline Allure HTML report of a run")
+    add_report_arguments(report)
+    report.set_defaults(handler=_report)
     return parser
 
 
@@ -45,11 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
-        return EXIT_USAGE
+        return exitcodes.USAGE
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, the traceback on request
+        if os.environ.get("MMV3_DEBUG"):
+            raise
+        print(
+            f"mmv3: internal error: {type(exc).__name__}: {exc} (MMV3_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return exitcodes.INTERNAL
 
 
 if __name__ == "__main__":

@@ -34,3 +34,19 @@ def corpus_dir() -> Path:
     if override:
         return Path(override)
     return REPO_ROOT / "tests" / "corpus" / "mattermost-4.9.0"
+
+
+def conformance_dir() -> Path | None:
+    """The conformance suite (`conformance/` of the checkout, else its packaged copy)."""
+    for candidate in (REPO_ROOT / "conformance", _PACKAGE / "_conformance"):
+        if (candidate / "conftest.py").exists():
+            return candidate
+    return None
+
+
+def loadtests_dir() -> Path | None:
+    """The Locust scenarios (`loadtests/` of the checkout, else their packaged copy)."""
+    for candidate in (REPO_ROOT / "loadtests", _PACKAGE / "_loadtests"):
+        if (candidate / "locustfile.py").exists():
+            return candidate
+    return None

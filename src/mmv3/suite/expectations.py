@@ -88,6 +88,23 @@ def load(path: str | Path | None) -> Expectations:
     return Expectations(str(source), str(data.get("target") or ""), deviations)
 
 
+def dump(path: str | Path, target: str, deviations: list[Deviation]) -> Path:
+    """Write an expectations file (a baseline: today's deviations, so CI fails on new ones only)."""
+    body = {
+        "target": target,
+        "deviations": [{"route": d.route, "check": d.check, "reason": d.reason} for d in deviations],
+    }
+    header = (
+        "# Known deviations written by `mmv3 check --write-baseline`: review each reason, then gate\n"
+        "# later runs with `mmv3 check --expect THIS_FILE` (new deviations fail, fixed ones too).\n"
+    )
+    out = Path(path)
+    out.write_text(
+        header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8"
+    )
+    return out
+
+
 def bundled(name: str = "mattermost-4.9.yaml") -> Path:
     """An expectations file shipped with mmv3 (e.g. the deviations of real Mattermost 4.9)."""
     return Path(__file__).parent / "expectations" / name

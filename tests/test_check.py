@@ -1,0 +1,271 @@
+"""`mmv3 check`: its exit-code contract, run directory, summary, baseline gating and JUnit output.
+
+The slow tests run the real command (a subprocess) against reference servers on 127.0.0.1,
+with a check family selected so that each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from mmv3 import check, exitcodes, junit
+from mmv3.server import running_server
+from tests.suite.hostile import hostile_server
+
+
+def mmv3_check(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MMV3_", "PYTEST_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "mmv3.cli", "check", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def only_run_dir(reports: Path) -> Path:
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+# ------------------------------------------------------------------------------- unit level
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("2m", 120), ("1h30m", 5400), ("1m5s", 65)]
+)
+def test_durations(text, seconds):
+    assert check.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "0s", "-5s", "5x"])
+def test_bad_durations(text):
+    with pytest.raises(check.UsageError):
+        check.parse_duration(text)
+
+
+def test_the_most_fundamental_failure_names_the_run():
+    steps = [check.Step("conformance", mapped=exitcodes.CONFORMANCE_FAILED)]
+    assert check.overall(steps) == exitcodes.CONFORMANCE_FAILED
+    steps.append(check.Step("load", mapped=exitcodes.THRESHOLDS_BREACHED))
+    assert check.overall(steps) == exitcodes.CONFORMANCE_FAILED
+    assert check.overall(steps[1:]) == exitcodes.THRESHOLDS_BREACHED
+    assert check.overall([check.Step("conformance", mapped=exitcodes.UNREACHABLE)]) == exitcodes.UNREACHABLE
+    assert check.overall([check.Step("x")]) == exitcodes.OK
+
+
+def test_exit_codes_are_distinct_and_described():
+    codes = [v for k, v in vars(exitcodes).items() if k.isupper() and isinstance(v, int)]
+    assert len(codes) == len(set(codes))
+    assert set(codes) == set(exitcodes.DESCRIPTIONS)
+
+
+MATRIX = {
+    "families": {"auth": {"passed": 3, "failed": 1}, "headers": {"passed": 2}},
+    "routes": {
+        "GET /api/v3/users/me": {
+            "group": "users",
+            "families": {
+                "auth": {
+                    "checks": [{"check": "auth.no_token", "status": "failed", "reason": "answered 200"}]
+                },
+                "headers": {"checks": [{"check": "headers.request_id", "status": "passed"}]},
+            },
+        },
+        "GET /api/v3/teams/all": {
+            "group": "teams",
+            "families": {
+                "auth": {"checks": [{"check": "auth.no_token", "status": "xfailed", "reason": "known"}]}
+            },
+        },
+    },
+}
+
+
+def test_summary_names_groups_families_and_failures():
+    text = "\n".join(check.summary_lines(MATRIX, None))
+    assert "users 0/1 (1 failing)" in text
+    assert "teams 1/1 (ok)" in text
+    assert "auth       FAIL" in text and "headers    ok" in text
+    assert "FAILED  auth.no_token" in text and "GET /api/v3/users/me  answered 200" in text
+
+
+def test_baseline_lists_failures_and_known_deviations(tmp_path):
+    from mmv3.suite import expectations
+
+    deviations = check.baseline(MATRIX)
+    assert [(d.route, d.check) for d in deviations] == [
+        ("GET /api/v3/teams/all", "auth.no_token"),
+        ("GET /api/v3/users/me", "auth.no_token"),
+    ]
+    path = expectations.dump(tmp_path / "baseline.yaml", "http://x", deviations)
+    loaded = expectations.load(path)  # what --expect reads back
+    assert loaded.reason("GET /api/v3/users/me", "auth.no_token") == "answered 200"
+
+
+def test_load_junit_has_a_case_per_threshold_and_verdict():
+    summary = {
+        "thresholds": {
+            "outcomes": [
+                {"name": "failure_ratio", "status": "passed", "message": "0.0"},
+                {"name": "latency p95 Aggregated", "status": "failed", "message": "p95 900 ms (limit 500)"},
+            ]
+        },
+        "oracle": {"verdicts": [{"name": "burst", "status": "skipped", "message": "no limiter"}]},
+    }
+    suite = junit.load_suite(summary, 12.0)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "3",
+        "1",
+        "1",
+        "0",
+    )
+    failure = suite.find("testcase[@name='latency p95 Aggregated']/failure")
+    assert failure is not None and "900 ms" in failure.get("message")
+    broken = junit.load_suite(None, 1.0, error="Locust ended with 1")
+    assert broken.get("errors") == "1"
+
+
+# ---------------------------------------------------------------------------- the command
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--families", "auth,nope"], "unknown check families: nope"),
+        (["--load", "Stampede"], "unknown load scenario"),
+        (["--load", "Poster", "--load-time", "soon"], "not a duration"),
+        (["--base-url", "ftp://example"], "must be an http(s) URL"),
+        (["--base-url", "http://127.0.0.1:9", "--user", "someone"], "MMV3_PASSWORD"),
+        (["--expect", "missing/expect.yaml"], "no such file"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args, words, tmp_path):
+    done = mmv3_check(*args, "--reports", str(tmp_path))
+    assert done.returncode == exitcodes.USAGE, done.stderr
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def _accounts(url: str) -> dict[str, str]:
+    env = {}
+    for role, user_var, password_var in (
+        ("admin", "MMV3_ADMIN", "MMV3_ADMIN_PASSWORD"),
+        ("user", "MMV3_USER", "MMV3_PASSWORD"),
+    ):
+        password = "pw-" + secrets.token_urlsafe(12)
+        body = {"username": f"check{role}", "email": f"check{role}@example.com", "password": password}
+        assert requests.post(f"{url}/api/v3/users/create", json=body, timeout=10).status_code == 200
+        env[user_var], env[password_var] = f"check{role}", password
+    return env
+
+
+@pytest.mark.slow
+def test_embedded_run_passes_and_fills_the_run_directory(tmp_path):
+    done = mmv3_check("--families", "headers", "--reports", str(tmp_path))
+    assert done.returncode == exitcodes.OK, done.stdout + done.stderr
+    run_dir = only_run_dir(tmp_path)
+    for name in (
+        "run.json",
+        "junit-conformance.xml",
+        "conformance-matrix.json",
+        "conformance-matrix.md",
+        "conformance.log",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "allure-results").glob("*-result.json"))
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["exit_code"] == 0 and run["run_id"] == run_dir.name
+    junit_root = ET.parse(run_dir / "junit-conformance.xml").getroot()
+    suite = junit_root if junit_root.tag == "testsuite" else junit_root.find("testsuite")
+    assert int(suite.get("tests")) > 100 and suite.get("failures") == "0"
+    assert "conformance by check family:" in done.stdout and "headers    ok" in done.stdout
+    assert f"results: {run_dir}" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_faulty_server_fails_and_a_baseline_turns_it_into_known_deviations(tmp_path):
+    with running_server(faults=("headers-no-version-id",)) as server:
+        env = _accounts(server.url)
+        common = ["--base-url", server.url, "--families", "headers", "--workers", "0"]
+        first = mmv3_check(
+            *common, "--reports", str(tmp_path / "a"), "--write-baseline", str(tmp_path / "b.yaml"), env=env
+        )
+        assert first.returncode == exitcodes.CONFORMANCE_FAILED, first.stdout + first.stderr
+        assert "headers    FAIL" in first.stdout and "headers.version_id" in first.stdout
+        baseline = yaml.safe_load((tmp_path / "b.yaml").read_text())
+        assert baseline["deviations"] and {d["check"] for d in baseline["deviations"]} == {
+            "headers.version_id"
+        }
+        gated = mmv3_check(
+            *common, "--reports", str(tmp_path / "c"), "--expect", str(tmp_path / "b.yaml"), env=env
+        )
+        assert gated.returncode == exitcodes.OK, gated.stdout + gated.stderr
+    for reports in ("a", "c"):
+        for path in (tmp_path / reports).rglob("*"):
+            if path.is_file():
+                text = path.read_text(errors="replace")
+                assert env["MMV3_PASSWORD"] not in text and env["MMV3_ADMIN_PASSWORD"] not in text, path
+
+
+@pytest.mark.slow
+def test_bad_credentials_exit_6(tmp_path):
+    with running_server() as server:
+        env = _accounts(server.url)
+        env["MMV3_PASSWORD"] = "not-the-password"
+        done = mmv3_check(
+            "--base-url", server.url, "--families", "headers", "--reports", str(tmp_path), env=env
+        )
+    assert done.returncode == exitcodes.CREDENTIALS, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "not-the-password" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "code"), [("hang", exitcodes.UNREACHABLE), ("html", exitcodes.NOT_V3)])
+def test_hostile_targets_give_one_line_and_their_code(kind, code, tmp_path):
+    env = {"MMV3_USER": "u", "MMV3_PASSWORD": "p", "MMV3_TIMEOUT": "2", "MMV3_CONNECT_TIMEOUT": "2"}
+    with hostile_server(kind) as url:
+        done = mmv3_check("--base-url", url, "--reports", str(tmp_path), env=env, timeout=120)
+    assert done.returncode == code, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("mmv3 check: conformance: "), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_dead_target_exit_4(tmp_path):
+    with running_server() as server:
+        url = server.url  # a port that was just free and is closed again below
+    done = mmv3_check(
+        "--base-url", url, "--reports", str(tmp_path), env={"MMV3_USER": "u", "MMV3_PASSWORD": "p"}
+    )
+    assert done.returncode == exitcodes.UNREACHABLE, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_load_run_breaching_a_threshold_exits_3_with_junit(tmp_path):
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("latency_ms:\n  Aggregated: {p50: 0}\n")  # no real server answers in 0 ms
+    done = mmv3_check(
+        "--families", "headers", "--load", "Poster", "--load-time", "4s", "--load-users", "2",
+        "--thresholds", str(strict), "--reports", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert done.returncode == exitcodes.THRESHOLDS_BREACHED, done.stdout + done.stderr
+    run_dir = only_run_dir(tmp_path / "r")
+    suite = ET.parse(run_dir / "junit-load.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "1", ET.tostring(suite)
+    assert (run_dir / "load" / "summary.json").is_file()
+    assert "load: " in done.stdout and "threshold breached" in done.stdout
