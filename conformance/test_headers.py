@@ -26,3 +26,8 @@ def test_expires_zero(operation, conformance):
 @cases(headers.login_token)
 def test_login_token(operation, conformance):
     conformance.verify(headers.login_token, operation)
+
+
+@cases(headers.etag)
+def test_etag(operation, conformance):
+    conformance.verify(headers.etag, operation)

@@ -123,6 +123,13 @@ def _auth_cookie_http_only(api: Api) -> bool:
 
 
 # fault -> (running_server arguments, probe: does the rule hold?)
+def _conditional_get(api: Api) -> bool:
+    token = _login(api).headers["Token"]
+    etag = api.call("GET", "/api/v3/users/me", token=token).headers["Etag"]
+    again = api.call("GET", "/api/v3/users/me", token=token, headers={"If-None-Match": etag})
+    return again.status_code == 304 and again.content == b""
+
+
 CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "ratelimit-no-headers": (RATE, lambda api: "X-Ratelimit-Limit" in api.call("GET", PING).headers),
     "ratelimit-reset-epoch": (
@@ -161,6 +168,7 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     ),
     "headers-no-version-id": ({}, lambda api: "X-Version-Id" in api.call("GET", PING).headers),
     "headers-no-expires": ({}, lambda api: api.call("GET", PING).headers.get("Expires") == "0"),
+    "headers-etag-ignored": ({}, _conditional_get),
 }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from mmv3.checks import REQUEST_ID, Probe, check, describe
+from mmv3.provision import Call
 
 if TYPE_CHECKING:
     from mmv3.catalog import Operation
@@ -95,4 +97,49 @@ def login_token(op: Operation, probe: Probe) -> list[str]:
     return problems
 
 
-CHECKS = [request_id, version_id, expires_zero, login_token]
+def _conditional(op: Operation) -> bool:
+    return op.method == "GET" and op.etag
+
+
+# Other workers change the data a list's etag is computed from (new users, posts): an answer that
+# carries a newer etag is retried with it, a few times.
+_ETAG_ATTEMPTS = 3
+
+
+@check("headers", applies=_conditional, severity="minor")
+def etag(op: Operation, probe: Probe) -> list[str]:
+    """Routes with an etag send `Etag` on success and answer 304 with an empty body when
+    If-None-Match repeats it; any other If-None-Match gets the full 200."""
+    response = probe.success(op)
+    if response.status != 200:
+        return [f"the success call answered {describe(response)}, so no Etag to test"]
+    value = response.headers.get("Etag")
+    if not value:
+        return [f"no Etag header on {describe(response)}"]
+    parts = urlsplit(response.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    role = probe.caller(op)
+    other = probe.send(
+        Call("GET", path, role=role, headers={"If-None-Match": value + "x"}, label="etag mismatch")
+    )
+    problems = []
+    if other.status != 200:
+        problems.append(f"a non-matching If-None-Match got {describe(other)}, expected 200")
+    for _ in range(_ETAG_ATTEMPTS):
+        again = probe.send(Call("GET", path, role=role, headers={"If-None-Match": value}, label="etag match"))
+        newer = again.headers.get("Etag")
+        if again.status == 200 and newer and newer != value:
+            value = newer  # the data changed in between: ask again with the new etag
+            continue
+        break
+    if again.status != 304:
+        problems.append(f"If-None-Match with the current Etag got {describe(again)}, expected 304")
+    else:
+        if again.content:
+            problems.append(f"the 304 answer has a body ({len(again.content)} bytes)")
+        if again.headers.get("Etag") != value:
+            problems.append(f"the 304 answer's Etag is {again.headers.get('Etag')!r}, not {value!r}")
+    return problems
+
+
+CHECKS = [request_id, version_id, expires_zero, login_token, etag]

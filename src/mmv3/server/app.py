@@ -216,6 +216,7 @@ class ReferenceServer:
             and ctx.etag is not None
             and reply.status == 200
             and request.headers.get("If-None-Match") == ctx.etag
+            and not self.fault("headers-etag-ignored")
         ):
             reply = Reply(304, b"", "application/json")
         if ctx.etag is not None and reply.status in (200, 304):

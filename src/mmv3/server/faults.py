@@ -59,6 +59,7 @@ _ALL = (
     Fault("headers-fixed-request-id", "headers", "every response carries the same X-Request-Id"),
     Fault("headers-no-version-id", "headers", "responses carry no X-Version-Id"),
     Fault("headers-no-expires", "headers", "GET responses lack Expires: 0"),
+    Fault("headers-etag-ignored", "headers", "If-None-Match is ignored: never a 304"),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}
