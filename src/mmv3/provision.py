@@ -76,11 +76,11 @@ class Account:
         return {k: getattr(self, k) for k in ("role", "username", "email", "password", "id", "token")}
 
 
-def sign_in(client: Client, login_id: str, password: str) -> Response:
+def sign_in(client: Client, login_id: str, password: str, device_id: str | None = None) -> Response:
     """Log `client` in. The session token comes from the `Token` header, or -- from a server that
     forgets that header -- from the MMAUTHTOKEN cookie, so that the run goes on and the headers
     family reports the missing header instead of the whole run stopping."""
-    response = client.login(login_id, password, raise_for_error=False)
+    response = client.login(login_id, password, device_id=device_id, raise_for_error=False)
     if response.status == 200 and not client.token:
         cookie = response.cookies.get("MMAUTHTOKEN")
         if cookie is not None and cookie.value:
@@ -405,17 +405,21 @@ class World:
         """A second session of an account: {"token": ..., "id": <session id>}."""
         account = self.account(role)
         client = self.root.with_token(None)
-        response = sign_in(client, account.username, account.password)
+        # The sessions list hides tokens, and other xdist workers log the same account in at the
+        # same time: a device id of its own is what tells this session apart.
+        device = f"mmv3:{self.name('dev')}"
+        response = sign_in(client, account.username, account.password, device_id=device)
         if response.status != 200 or not client.token:
             raise ProvisioningError(f"a second login of the {role} failed: {_why(response)}")
         session_id = ""
         sessions = self.send(Call("GET", f"/api/v3/users/{account.id}/sessions", token=client.token))
         if sessions.status == 200:
-            for session in sessions.json() or []:
-                if session.get("token") == client.token or (
-                    not session_id and _newest(session, sessions.json())
-                ):
-                    session_id = session.get("id", "")
+            listed = sessions.json() or []
+            mine = [s for s in listed if s.get("token") == client.token or s.get("device_id") == device]
+            if mine:
+                session_id = mine[0].get("id", "")
+            else:  # a server that records no device id: the newest session is the best guess
+                session_id = next((s.get("id", "") for s in listed if _newest(s, listed)), "")
         return {"token": client.token, "id": session_id, "client": client}
 
     def make_channel(self, role: str = "owner", type_: str = "O") -> dict[str, Any]:
