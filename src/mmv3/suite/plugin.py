@@ -191,6 +191,30 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["mmv3"] = json.dumps(shared)
 
 
+def _requests_here(state: dict[str, Any]) -> dict[str, int]:
+    """Requests this process sent to the target (paced clients and the rate-limit checks' own)."""
+    shared = state.get("shared")
+    if shared is None:
+        return {"sent": 0, "throttled": 0}
+    pacers = [Pacer.for_target(shared["facts"]["base_url"])]
+    session = state.get("session")
+    if session is not None and session.raw_pacer is not None:
+        pacers.append(session.raw_pacer)
+    return {
+        "sent": sum(p.stats.granted for p in pacers),
+        "throttled": sum(p.stats.throttled for p in pacers),
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: add up what each worker sent, for the environment of the report."""
+    counts = json.loads(getattr(node, "workeroutput", {}).get("mmv3_requests", "{}"))
+    totals = node.config.stash[STATE].setdefault("worker_requests", {"sent": 0, "throttled": 0})
+    for key in totals:
+        totals[key] += int(counts.get(key, 0))
+
+
 def _session(config: pytest.Config) -> ConformanceSession:
     state = config.stash[STATE]
     if state.get("session") is None:
@@ -338,6 +362,8 @@ _MATRIX_SINK: list[Result] = []
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["mmv3_requests"] = json.dumps(_requests_here(state))
     if hasattr(config, "workerinput") or state.get("settings") is None:
         return
     matrix: Matrix = state["matrix"]
@@ -355,6 +381,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # checks (which use pacers of their own) clear of a 429?
         paced = Pacer.for_target(shared["facts"]["base_url"])
         environment["429 answers to paced requests"] = str(paced.stats.throttled)
+    counts = _requests_here(state)
+    for key, value in state.get("worker_requests", {}).items():
+        counts[key] += value
+    environment["Requests sent"] = str(counts["sent"])
+    environment["429 answers"] = str(counts["throttled"])
     state["written"] = matrix.write(settings.reports, environment)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
@@ -413,5 +444,6 @@ __all__ = [
     "pytest_sessionfinish",
     "pytest_sessionstart",
     "pytest_terminal_summary",
+    "pytest_testnodedown",
     "pytest_unconfigure",
 ]

@@ -216,6 +216,10 @@ class ConformanceSession:
             raise error
         return value
 
+    @property
+    def raw_pacer(self) -> Pacer | None:
+        return self._raw.pacer if self._raw is not None else None
+
     def raw_client(self) -> Client:
         if self._raw is None:
             # A pacer of its own: a drained test bucket must not slow the rest of the run.
