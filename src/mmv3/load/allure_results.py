@@ -16,10 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The epic the conformance suite files its results under (mmv3.suite.allure_results.EPIC;
-# not imported, because that package loads pytest).
-EPIC = "Mattermost API v3"
-FEATURE = "Load and rate limiting"
+from mmv3.allure_labels import EPIC
+from mmv3.allure_labels import LOAD_FEATURE as FEATURE
+
 _STATUSES = ("passed", "failed", "skipped", "broken")
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mmv3 import redact
+from mmv3.allure_labels import EPIC
 
-EPIC = "Mattermost API v3"
 TOKEN_PLACEHOLDER = "$MMV3_TOKEN"
 _SKIPPED_HEADERS = frozenset(
     {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
