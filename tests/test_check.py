@@ -269,3 +269,26 @@ def test_load_run_breaching_a_threshold_exits_3_with_junit(tmp_path):
     assert suite.get("failures") == "1", ET.tostring(suite)
     assert (run_dir / "load" / "summary.json").is_file()
     assert "load: " in done.stdout and "threshold breached" in done.stdout
+
+
+def test_the_example_ci_workflow_uses_real_options_and_files():
+    """The CI example must keep working as mmv3 changes: its `mmv3 check` line parses, and the
+    files it names exist."""
+    import shlex
+
+    from mmv3.cli import build_parser
+
+    root = Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / ".github/workflows/conformance.yml").read_text())
+    steps = workflow["jobs"]["conformance"]["steps"]
+    script = next(s["run"] for s in steps if "mmv3 check" in s.get("run", ""))
+    line = script.replace("\\\n", " ").strip()
+    words = shlex.split(line.replace("${{ github.run_id }}", "1"))
+    assert words[:2] == ["mmv3", "check"]
+    args = build_parser().parse_args(words[1:])
+    assert args.expect and (root / args.expect).is_file()
+    assert args.thresholds and (root / args.thresholds).is_file()
+    assert args.load in check.SCENARIOS and args.report
+    from mmv3.suite import expectations
+
+    assert expectations.load(root / args.expect).deviations == []
