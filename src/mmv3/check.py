@@ -306,6 +306,18 @@ def _last_line(log: Path, pattern: str) -> str:
     return ""
 
 
+def _run_step(
+    run: CheckRun, step: Step, command: list[str], env: dict[str, str], log: Path, timeout: float
+) -> int | None:
+    """Run one step's subprocess, time it, and scrub the passwords out of its log."""
+    begun = time.monotonic()
+    code = _run(command, env, log, timeout, run.args.verbose)
+    step.seconds = time.monotonic() - begun
+    step.exit_code = code
+    _scrub(log, run.secrets)
+    return code
+
+
 def run_conformance(run: CheckRun, timeout: float) -> Step:
     args = run.args
     step = Step("conformance")
@@ -333,11 +345,7 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
     if args.families:
         command += ["-m", " or ".join(args.families.split(","))]
     log = run.run_dir / "conformance.log"
-    begun = time.monotonic()
-    code = _run(command, _child_env(run), log, timeout, args.verbose)
-    step.seconds = time.monotonic() - begun
-    _scrub(log, run.secrets)
-    step.exit_code = code
+    code = _run_step(run, step, command, _child_env(run), log, timeout)
     if code is None:
         step.mapped, step.message = (
             exitcodes.UNREACHABLE,
@@ -378,11 +386,7 @@ def run_load(run: CheckRun, load_time: float, timeout: float, target: str | None
     if args.admin:
         env["MMV3_ADMIN"] = args.admin
     log = run.run_dir / "load.log"
-    begun = time.monotonic()
-    code = _run(command, env, log, timeout, args.verbose)
-    step.seconds = time.monotonic() - begun
-    _scrub(log, run.secrets)
-    step.exit_code = code
+    code = _run_step(run, step, command, env, log, timeout)
     if code is None:
         step.mapped, step.message = exitcodes.INTERNAL, f"the load run did not end in {timeout:.0f} s"
     elif code == 2:
