@@ -20,6 +20,7 @@ from mmv3.client._errors import (
 )
 from mmv3.client._har import Exchange, HarRecorder
 from mmv3.client._pacing import Pacer, PacerStats, Ticket
+from mmv3.client._shared_pacing import ProcessSharedPacer, read_state, share_for_target, write_state
 
 __all__ = [
     "AUTH_MODES",
@@ -32,6 +33,10 @@ __all__ = [
     "NotJSONError",
     "Pacer",
     "PacerStats",
+    "ProcessSharedPacer",
+    "read_state",
+    "share_for_target",
+    "write_state",
     "RateLimited",
     "Response",
     "ServerTimeout",

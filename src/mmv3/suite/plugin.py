@@ -10,7 +10,10 @@ the exchanges for Allure, and files the result in the conformance matrix.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 
 from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
-from mmv3.client import Client, ClientError, Pacer
+from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
 from mmv3.suite import allure_results, expectations, options, preflight
 from mmv3.suite.matrix import Matrix, Result
@@ -87,7 +90,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         state["shared"] = _prepare_target(config, state)
     except preflight.PreflightError as exc:
-        _stop_embedded(state)
+        _release_target(state)
         pytest.exit(f"mmv3 preflight: {exc}", returncode=int(exc.code))
 
 
@@ -174,7 +177,16 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         environment=environment,
     )
     state["world"] = world
+    pacer_file = None
+    if getattr(config.option, "numprocesses", None):
+        # xdist workers pace through one shared mirror of the server's bucket, seeded with what
+        # preflight and provisioning learnt (see mmv3.client._shared_pacing).
+        handle, pacer_file = tempfile.mkstemp(prefix="mmv3-pacer-")
+        os.close(handle)
+        write_state(client.pacer, Path(pacer_file))
+        state["pacer_file"] = pacer_file
     return {
+        "pacer_file": pacer_file,
         "facts": asdict(shared_facts),
         "world": world.snapshot(),
         "timeout": list(timeout),
@@ -192,27 +204,28 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def _requests_here(state: dict[str, Any]) -> dict[str, int]:
-    """Requests this process sent to the target (paced clients and the rate-limit checks' own)."""
+    """Requests this process sent to the target: `paced` through the run's pacer (the bucket the
+    run is limited by), `raw` by the rate-limit checks (a bucket of their own), and 429s."""
+    counts = {"paced": 0, "raw": 0, "throttled": 0}
     shared = state.get("shared")
     if shared is None:
-        return {"sent": 0, "throttled": 0}
-    pacers = [Pacer.for_target(shared["facts"]["base_url"])]
+        return counts
+    paced = Pacer.for_target(shared["facts"]["base_url"]).stats
+    counts["paced"], counts["throttled"] = paced.granted, paced.throttled
     session = state.get("session")
     if session is not None and session.raw_pacer is not None:
-        pacers.append(session.raw_pacer)
-    return {
-        "sent": sum(p.stats.granted for p in pacers),
-        "throttled": sum(p.stats.throttled for p in pacers),
-    }
+        counts["raw"] = session.raw_pacer.stats.granted
+        counts["throttled"] += session.raw_pacer.stats.throttled
+    return counts
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist: add up what each worker sent, for the environment of the report."""
     counts = json.loads(getattr(node, "workeroutput", {}).get("mmv3_requests", "{}"))
-    totals = node.config.stash[STATE].setdefault("worker_requests", {"sent": 0, "throttled": 0})
-    for key in totals:
-        totals[key] += int(counts.get(key, 0))
+    totals = node.config.stash[STATE].setdefault("worker_requests", {})
+    for key, value in counts.items():
+        totals[key] = totals.get(key, 0) + int(value)
 
 
 def _session(config: pytest.Config) -> ConformanceSession:
@@ -224,6 +237,8 @@ def _session(config: pytest.Config) -> ConformanceSession:
         timeout = tuple(shared["timeout"])
         world = state.get("world")
         if world is None:
+            if shared.get("pacer_file"):
+                share_for_target(shared["facts"]["base_url"], shared["pacer_file"])
             worker = getattr(config, "workerinput", {}).get("workerid", "")
             world = World.restore(shared["world"], timeout=timeout, recorder=new_recorder(), worker=worker)
         if "expect" not in state:
@@ -384,7 +399,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     counts = _requests_here(state)
     for key, value in state.get("worker_requests", {}).items():
         counts[key] += value
-    environment["Requests sent"] = str(counts["sent"])
+    environment["Requests sent"] = str(counts["paced"] + counts["raw"])
+    environment["Requests sent, paced"] = str(counts["paced"])
     environment["429 answers"] = str(counts["throttled"])
     state["written"] = matrix.write(settings.reports, environment)
     alluredir = getattr(config.option, "allure_report_dir", None)
@@ -393,6 +409,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         allure_results.write_categories(Path(alluredir))
     world = state.get("world")
     if world is not None and not settings.embedded:
+        if state.get("pacer_file"):
+            read_state(world.root.pacer, Path(state["pacer_file"]))  # what the workers left of the bucket
         state["left"] = world.clean_up()
 
 
@@ -422,10 +440,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
-        _stop_embedded(state)
+        _release_target(state)
 
 
-def _stop_embedded(state: dict[str, Any]) -> None:
+def _release_target(state: dict[str, Any]) -> None:
+    """Stop the embedded server and remove the shared pacing file, if the run made them."""
+    pacer_file = state.pop("pacer_file", None)
+    if pacer_file:
+        with contextlib.suppress(OSError):
+            os.unlink(pacer_file)
     target = state.get("embedded")
     if target is not None:
         state["embedded"] = None

@@ -143,6 +143,21 @@ class ConformanceSession:
             f"Authorization: Bearer {token}\r\n\r\n"
         )
         timeout = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+        # Paced like every other request: the handshake counts against the server's bucket.
+        pacer = self.world.root.pacer
+        ticket = pacer.acquire()
+        try:
+            response = self._handshake(host, port, request, timeout, call, key)
+        except BaseException:
+            pacer.release(ticket, None, answered=False)
+            raise
+        pacer.release(ticket, response.ratelimit, throttled=response.is_throttled)
+        return response
+
+    def _handshake(
+        self, host: str, port: int, request: str, timeout: float, call: Call, key: str
+    ) -> Response:
+        parts = urlsplit(self.world.base_url)
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw:
                 sock = (
