@@ -11,7 +11,7 @@ from mmv3.checks import app_error_shape, expect_app_error
 from mmv3.checks.errors import catch_all_404
 from mmv3.checks.ratelimit import Sustained, header_problems
 from mmv3.client import Response
-from mmv3.ratelimit import Quota
+from mmv3.ratelimit import GCRA, Quota
 from mmv3.suite import allure_results, expectations
 from mmv3.suite.matrix import Matrix, Result
 
@@ -103,6 +103,22 @@ def test_gcra_oracle_predicts_a_steady_stream():
     stream = Sustained(sent=sent, accepted_at=[], window=2.0, rate_hint=10.0)
     predicted = stream.predicted(Quota(per_sec=10, max_burst=4))
     assert 5 + 19 <= predicted <= 5 + 21
+
+
+def test_sustained_rate_is_read_after_the_burst_is_spent():
+    # 60 requests/s into a 10/s limiter with burst 100: the burst's fast acceptances must not
+    # count toward the steady rate (they once did, and a large burst read as 17/s).
+    sent = [i / 60 for i in range(360)]
+    model = GCRA(Quota(per_sec=10, max_burst=100))
+    accepted, first_denied = [], None
+    for t in sent:
+        if model.take("k", now=t + 1000.0).allowed:
+            accepted.append(t)
+        elif first_denied is None:
+            first_denied = t
+    stream = Sustained(sent=sent, accepted_at=accepted, window=3.0, rate_hint=10.0, first_denied=first_denied)
+    assert 9.5 <= stream.rate <= 10.5
+    assert Sustained(sent=sent, accepted_at=accepted, window=3.0, rate_hint=10.0).rate == 0.0
 
 
 def test_matrix_cell_is_the_worst_check():

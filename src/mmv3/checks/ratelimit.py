@@ -401,6 +401,7 @@ class Sustained:
     accepted_at: list[float]
     window: float
     rate_hint: float
+    first_denied: float | None = None
 
     @property
     def accepted(self) -> int:
@@ -408,13 +409,13 @@ class Sustained:
 
     @property
     def rate(self) -> float:
-        """Requests accepted per second once the initial burst is spent."""
-        if len(self.accepted_at) < 2:
+        """Requests accepted per second once the initial burst is spent (after the first 429)."""
+        if self.first_denied is None:
             return 0.0
-        tail = self.accepted_at[len(self.accepted_at) // 2 :]
-        if len(tail) < 2 or tail[-1] <= tail[0]:
+        steady = [t for t in self.accepted_at if t > self.first_denied]
+        if len(steady) < 2 or steady[-1] <= steady[0]:
             return 0.0
-        return (len(tail) - 1) / (tail[-1] - tail[0])
+        return (len(steady) - 1) / (steady[-1] - steady[0])
 
     def predicted(self, quota: Quota) -> int:
         model = GCRA(quota)
@@ -423,19 +424,23 @@ class Sustained:
 
 
 def measure_sustained(probe: Probe, rate: float, limit: int) -> Sustained:
-    """Steady traffic at about twice the measured rate into a fresh bucket, for a short window."""
+    """Steady traffic into a fresh bucket, faster than the limit: first the burst is spent, then
+    the limiter's own pace shows for a short window."""
     client = probe.raw_client()
     headers = {"X-Forwarded-For": _address(random.Random())}
-    pace = min(max(2.0 * rate, 5.0), 400.0)
-    window = min(max(1.5, 2.0 * limit / pace), 5.0)
+    # Fast enough to spend a large burst within about two seconds, at least twice the rate.
+    pace = min(max(2.0 * rate, rate + limit / 2.0, 5.0), 400.0)
+    window = min(max(1.5, 20.0 / max(rate, 1.0)), 5.0)  # about 20 steady acceptances, at most 5 s
+    give_up = time.monotonic() + limit / max(pace - rate, 1.0) + window + 2.0
     sent: list[float] = []
     accepted: list[float] = []
+    first_denied: float | None = None
     start = time.monotonic()
     n = 0
     while True:
         target = start + n / pace
         now = time.monotonic()
-        if target - start > window:
+        if (first_denied is not None and target - first_denied > window) or target > give_up:
             break
         if target > now:
             time.sleep(target - now)  # pacing the load generator, not waiting for a result
@@ -444,8 +449,10 @@ def measure_sustained(probe: Probe, rate: float, limit: int) -> Sustained:
         sent.append(t)
         if response.status != 429:
             accepted.append(t)
+        elif first_denied is None:
+            first_denied = t
         n += 1
-    return Sustained(sent, accepted, window, rate)
+    return Sustained(sent, accepted, window, rate, first_denied)
 
 
 CHECKS = [headers_present, exceeding, countdown, reset_seconds, recovery, sustained_rate]
