@@ -79,3 +79,24 @@ def test_the_shipped_49_deviations_are_what_the_corpus_recorded():
             )
         else:
             pytest.fail(f"no corpus rule for {deviation.check}")
+
+
+def test_every_recorded_4_9_hole_is_a_shipped_deviation():
+    """The other direction: each place where the reference server knowingly differs from real 4.9
+    on a refused caller or a bad input (tests/fidelity_exceptions.yaml) is a deviation a real 4.9
+    shows the suite, so the shipped file must list it."""
+    from pathlib import Path
+
+    import yaml
+
+    from mmv3.suite.expectations import bundled, load
+
+    shipped = load(bundled())
+    checks = {"forbidden": "auth.regular_user_refused", "bad_input": "errors.bad_input"}
+    exceptions = yaml.safe_load((Path(__file__).parent.parent / "fidelity_exceptions.yaml").read_text())
+    missing = [
+        f"{e['route']} {checks[e['case']]}"
+        for e in exceptions
+        if e["case"] in checks and shipped.find(e["route"], checks[e["case"]]) is None
+    ]
+    assert not missing, missing
