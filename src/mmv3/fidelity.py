@@ -38,7 +38,7 @@ import yaml
 
 from mmv3 import paths
 from mmv3.catalog import Catalog, load_catalog
-from mmv3.schemas import SchemaRegistry, default_registry
+from mmv3.schemas import SchemaRegistry, default_registry, json_type
 
 # Every corpus file: the core groups of the reference server first, then the remaining ones.
 GROUPS = (
@@ -486,19 +486,11 @@ def _json_or_missing(body: bytes) -> Any:
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "not JSON"
+    """Shape words for comparing bodies: integers and numbers alike, and "not JSON"."""
+    if value is _NOT_JSON:
+        return "not JSON"
+    kind = json_type(value)
+    return "number" if kind == "integer" else kind
 
 
 def _cookie_names(values: Iterable[str]) -> set[str]:

@@ -337,8 +337,8 @@ def _admits(schema: Any, resolver: Any, instance: Any, depth: int) -> bool:
     types = _declared_types(schema, resolver, depth)
     return (
         types is None
-        or _json_type(instance) in types
-        or ("number" in types and _json_type(instance) == "integer")
+        or json_type(instance) in types
+        or ("number" in types and json_type(instance) == "integer")
     )
 
 
@@ -351,9 +351,9 @@ def _declared_types(schema: Any, resolver: Any, depth: int) -> set[str] | None:
         kind = schema["type"]
         return {kind} if isinstance(kind, str) else set(kind)
     if "const" in schema:
-        return {_json_type(schema["const"])}
+        return {json_type(schema["const"])}
     if isinstance(schema.get("enum"), list):
-        return {_json_type(value) for value in schema["enum"]}
+        return {json_type(value) for value in schema["enum"]}
     if isinstance(schema.get("$ref"), str):
         try:
             resolved = resolver.lookup(schema["$ref"])
@@ -367,7 +367,8 @@ def _declared_types(schema: Any, resolver: Any, depth: int) -> set[str] | None:
     return None
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a decoded JSON value (integral floats count as integer)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -413,7 +414,7 @@ def _issues(error: ValidationError) -> Iterator[SchemaIssue]:
     elif keyword == "type":
         kinds = error.validator_value
         expected = kinds if isinstance(kinds, str) else " or ".join(kinds)
-        yield SchemaIssue(path, expected, got, f"wrong JSON type ({_json_type(error.instance)})")
+        yield SchemaIssue(path, expected, got, f"wrong JSON type ({json_type(error.instance)})")
     elif keyword == "const":
         expected = _dump(error.validator_value)
         yield SchemaIssue(path, expected, got, f"must be exactly {expected}")
@@ -480,7 +481,7 @@ def _show(value: Any, key: str | None) -> str:
     """A short rendering of a value for an issue; secrets are never shown."""
     if key is not None and key.lower() in redact.SECRET_KEYS and value not in ("", None):
         size = f", {len(value)} chars" if isinstance(value, str) else ""
-        return f"{redact.REDACTED} ({_json_type(value)}{size})"
+        return f"{redact.REDACTED} ({json_type(value)}{size})"
     return _dump(redact.json_value(value))
 
 
