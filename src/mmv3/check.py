@@ -564,12 +564,14 @@ def run_check_command(args: argparse.Namespace) -> int:
         deviations = baseline(matrix)
         dump(args.write_baseline, redact.url(target), deviations)
         print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations)")
-    if args.report and (run.allure_dir.exists()):
+    if args.report and run.allure_dir.exists():
         from mmv3.report import ReportError, build_report
 
         try:
             print(f"report: {build_report(run.run_dir, Path(args.reports))}")
         except ReportError as exc:
             print(f"mmv3 check: no HTML report: {exc}", file=sys.stderr)
+    elif run.allure_dir.exists():
+        print(f"report: `mmv3 report {run.run_dir}` builds the HTML report")
     print(f"results: {run.run_dir}  (exit {code}: {exitcodes.DESCRIPTIONS.get(code, '')})")
     return code

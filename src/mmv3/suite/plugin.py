@@ -206,16 +206,16 @@ def pytest_configure_node(node: Any) -> None:
 def _requests_here(state: dict[str, Any]) -> dict[str, int]:
     """Requests this process sent to the target: `paced` through the run's pacer (the bucket the
     run is limited by), `raw` by the rate-limit checks (a bucket of their own), and 429s."""
-    counts = {"paced": 0, "raw": 0, "throttled": 0}
+    counts = {"paced": 0, "raw": 0, "paced_throttled": 0, "raw_throttled": 0}
     shared = state.get("shared")
     if shared is None:
         return counts
     paced = Pacer.for_target(shared["facts"]["base_url"]).stats
-    counts["paced"], counts["throttled"] = paced.granted, paced.throttled
+    counts["paced"], counts["paced_throttled"] = paced.granted, paced.throttled
     session = state.get("session")
     if session is not None and session.raw_pacer is not None:
         counts["raw"] = session.raw_pacer.stats.granted
-        counts["throttled"] += session.raw_pacer.stats.throttled
+        counts["raw_throttled"] = session.raw_pacer.stats.throttled
     return counts
 
 
@@ -391,17 +391,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings: options.Settings = state["settings"]
     environment = dict(shared["facts"]["environment"])
     environment["Finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    if not getattr(config.option, "numprocesses", None):
-        # Tests ran in this process: did pacing keep every request outside the rate-limit
-        # checks (which use pacers of their own) clear of a 429?
-        paced = Pacer.for_target(shared["facts"]["base_url"])
-        environment["429 answers to paced requests"] = str(paced.stats.throttled)
+    # Did pacing keep every request outside the rate-limit checks (which use a pacer and a
+    # bucket of their own) clear of a 429, in every process?
     counts = _requests_here(state)
     for key, value in state.get("worker_requests", {}).items():
         counts[key] += value
     environment["Requests sent"] = str(counts["paced"] + counts["raw"])
     environment["Requests sent, paced"] = str(counts["paced"])
-    environment["429 answers"] = str(counts["throttled"])
+    environment["429 answers to paced requests"] = str(counts["paced_throttled"])
+    environment["429 answers"] = str(counts["paced_throttled"] + counts["raw_throttled"])
     state["written"] = matrix.write(settings.reports, environment)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
