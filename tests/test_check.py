@@ -292,3 +292,6 @@ def test_the_example_ci_workflow_uses_real_options_and_files():
     from mmv3.suite import expectations
 
     assert expectations.load(root / args.expect).deviations == []
+    from mmv3.report import ALLURE_VERSION
+
+    assert f"allure@{ALLURE_VERSION}" in json.dumps(steps), "the workflow installs another Allure CLI"
