@@ -326,7 +326,7 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         step.mapped, step.message = exitcodes.TOOL_MISSING, "the conformance suite is not installed with mmv3"
         return step
     command = [
-        sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-q",
+        sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-p", "no:faker", "-q",
         "--mm-reports", str(run.run_dir), "--alluredir", str(run.allure_dir), "--clean-alluredir",
         "--junitxml", str(run.run_dir / "junit-conformance.xml"), "-o", "junit_suite_name=mmv3-conformance",
     ]  # fmt: skip
