@@ -12,11 +12,17 @@ socket and the buffered reader of the connection, and the connection ends when i
 
 from __future__ import annotations
 
+import email.parser
+import email.utils
+import http.client
 import io
+import re
 import socket
 import socketserver
 import sys
+import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -24,12 +30,103 @@ from urllib.parse import unquote_to_bytes
 MAX_BODY = 64 * 1024 * 1024  # larger bodies are refused before they are read
 UPGRADE_KEY = "mmv3.upgrade"  # environ slot for a 101's connection handler: f(socket, rfile) -> None
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
+_MAX_LINE = 65536  # http.client's limits on one header line and on the number of lines
+_MAX_HEADERS = 100
+# The request lines and header lines the fast path takes; anything else goes to http.server's own
+# parser, so odd requests (HTTP/0.9, folded or malformed headers…) are answered exactly as before.
+_PLAIN_REQUEST_LINE = re.compile(rb"([A-Z]+) ([!-~]+) HTTP/1\.([01])\r?\n")
+_PLAIN_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*([^\r\n]*)\r?\n")
+
+
+class _Headers:
+    """The request headers as parsed by the fast path: the few `email.message.Message` reads used here."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def get(self, name: str, default: Any = None) -> Any:
+        name = name.lower()
+        for key, value in self._items:
+            if key.lower() == name:
+                return value
+        return default
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._items
+
+
+class _DateCache:
+    """The Date header value, formatted once per second rather than once per response."""
+
+    def __init__(self) -> None:
+        self._cached = (-1, "")  # one tuple, replaced whole: threads never see a half update
+
+    def now(self) -> str:
+        second = int(time.time())
+        cached = self._cached
+        if cached[0] != second:
+            cached = self._cached = (second, email.utils.formatdate(second, usegmt=True))
+        return cached[1]
+
+
+_DATE = _DateCache()
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: WSGIServer
+
+    def parse_request(self) -> bool:
+        """http.server's parse_request, with a fast path for the plain HTTP/1.x requests of real clients."""
+        match = _PLAIN_REQUEST_LINE.fullmatch(self.raw_requestline)
+        if match is None or match.group(2).startswith(b"//"):
+            return super().parse_request()
+        command, path, minor = match.groups()
+        self.command, self.path = command.decode(), path.decode("iso-8859-1")
+        self.request_version = "HTTP/1.1" if minor == b"1" else "HTTP/1.0"
+        self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+        self.close_connection = minor != b"1"
+        lines = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "Line too long",
+                    str(http.client.LineTooLong("header line")),
+                )
+                return False
+            lines.append(line)
+            if len(lines) > _MAX_HEADERS:
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "Too many headers",
+                    f"got more than {_MAX_HEADERS} headers",
+                )
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+        items = []
+        for line in lines[:-1]:
+            header = _PLAIN_HEADER.fullmatch(line)
+            if header is None:  # folded or malformed: let the email parser decide, as before
+                text = b"".join(lines).decode("iso-8859-1")
+                self.headers = email.parser.Parser(_class=self.MessageClass).parsestr(text)
+                break
+            items.append((header.group(1).decode("iso-8859-1"), header.group(2).decode("iso-8859-1")))
+        else:
+            self.headers = _Headers(items)
+        conntype = self.headers.get("Connection", "").lower()
+        if conntype == "close":
+            self.close_connection = True
+        elif conntype == "keep-alive":
+            self.close_connection = False
+        if self.headers.get("Expect", "").lower() == "100-continue" and minor == b"1":
+            return self.handle_expect_100()
+        return True
 
     def _serve(self) -> None:
         try:
@@ -62,22 +159,25 @@ class _Handler(BaseHTTPRequestHandler):
         if takeover is not None:
             self._switch_protocols(reason, headers, takeover)
             return
-        self.send_response_only(int(code), reason)
+        # The status line, headers and body go out in one write: one packet for small answers.
+        out = [f"{self.protocol_version} {code} {reason}\r\n"]
         has_length = False
         for name, value in headers:
             lowered = name.lower()
             if lowered in _HOP_BY_HOP:
                 continue
             has_length = has_length or lowered == "content-length"
-            self.send_header(name, value)
-        self.send_header("Date", self.date_time_string())
+            out.append(f"{name}: {value}\r\n")
+        out.append(f"Date: {_DATE.now()}\r\n")
         if not has_length:
-            self.send_header("Content-Length", str(len(payload)))
+            out.append(f"Content-Length: {len(payload)}\r\n")
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+            out.append("Connection: close\r\n")
+        out.append("\r\n")
+        head = "".join(out).encode("latin-1", "strict")
+        if self.request_version == "HTTP/0.9":  # as http.server: no status line or headers
+            head = b""
+        self.wfile.write(head if self.command == "HEAD" else head + payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 

@@ -1,0 +1,156 @@
+"""The keep-alive HTTP/1.1 server (server/http.py): its fast request parser against http.server's."""
+
+from __future__ import annotations
+
+import email.parser
+import http.client
+import io
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from mmv3.server.http import WSGIServer
+
+
+def _echo_app(environ: dict, start_response) -> list[bytes]:
+    """Answers the request as the app saw it: method, path, protocol, HTTP_* headers, body."""
+    body = environ["wsgi.input"].read()
+    seen = {k: v for k, v in environ.items() if k.startswith("HTTP_") or k == "CONTENT_TYPE"}
+    payload = json.dumps(
+        {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ["PATH_INFO"],
+            "protocol": environ["SERVER_PROTOCOL"],
+            "headers": seen,
+            "body": body.decode("latin-1"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [payload]
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    server = WSGIServer(("127.0.0.1", 0), _echo_app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+class _Answer:
+    def __init__(self, reader: io.BufferedReader, *, head: bool = False) -> None:
+        status_line = reader.readline().decode("latin-1")
+        self.status = int(status_line.split()[1])
+        self.headers = http.client.parse_headers(reader)
+        self.body = b"" if head else reader.read(int(self.headers.get("Content-Length", "0")))
+
+    def getheader(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+def _exchange(port: int, raw: bytes, answers: int = 1, *, head: bool = False) -> tuple[list[_Answer], bool]:
+    """Send `raw`, read `answers` responses, and say whether the server then closed the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        reader = sock.makefile("rb")
+        responses = []
+        for _ in range(answers):
+            responses.append(_Answer(reader, head=head))
+        closed = reader.read(1) == b""
+    return responses, closed
+
+
+def _seen(response: _Answer) -> dict:
+    return json.loads(response.body)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(port: int) -> None:
+    raw = (
+        b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-One: 1\r\n\r\n"
+        b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\n{}"
+    )
+    (first, second), closed = _exchange(port, raw, answers=2)
+    assert first.status == 200 and _seen(first)["path"] == "/a"
+    assert _seen(first)["headers"]["HTTP_X_ONE"] == "1"
+    assert first.getheader("Date") and first.getheader("Content-Length") == str(len(first.body))
+    assert first.getheader("Connection") is None
+    assert _seen(second)["method"] == "POST" and _seen(second)["body"] == "{}"
+    assert _seen(second)["headers"]["CONTENT_TYPE"] == "application/json"
+    assert second.getheader("Connection") == "close" and closed
+
+
+@pytest.mark.parametrize(("connection", "stays_open"), [(b"", False), (b"Connection: keep-alive\r\n", True)])
+def test_http_1_0_closes_unless_asked_to_keep_alive(port: int, connection: bytes, stays_open: bool) -> None:
+    raw = b"GET /x HTTP/1.0\r\nHost: h\r\n" + connection + b"\r\n"
+    if stays_open:  # a second request, closing, proves the first left the connection open
+        raw += b"GET /y HTTP/1.0\r\n\r\n"
+    responses, closed = _exchange(port, raw, answers=2 if stays_open else 1)
+    assert _seen(responses[0])["protocol"] == "HTTP/1.0" and closed
+    assert (responses[0].getheader("Connection") == "close") is not stays_open
+
+
+def test_header_values_are_those_the_email_parser_gives(port: int) -> None:
+    head = (
+        b"X-Dup: a\r\nX-Dup: b\r\nX-Space:   padded  \r\nX-Latin: caf\xe9\r\nX-Empty:\r\n"
+        b"X-Folded: first\r\n  second\r\n"
+    )
+    (response,), _ = _exchange(port, b"GET /h HTTP/1.1\r\n" + head + b"Connection: close\r\n\r\n")
+    expected = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(head.decode("latin-1") + "\r\n")
+    seen = _seen(response)["headers"]
+    assert seen["HTTP_X_DUP"] == "a,b"
+    for name in ("X-Space", "X-Latin", "X-Empty", "X-Folded"):
+        assert seen["HTTP_" + name.upper().replace("-", "_")] == expected[name]
+
+
+def test_a_plain_request_parses_as_http_server_does(port: int) -> None:
+    """The fast path alone (no folded line): same headers as http.client.parse_headers."""
+    head = b"Host: h\r\nX-Space:  v  \r\nX-Tab:\tt\r\nAuthorization: Bearer abc\r\n\r\n"
+    (response,), _ = _exchange(
+        port, b"GET /p HTTP/1.1\r\n" + head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    )
+    expected = http.client.parse_headers(io.BytesIO(head))
+    seen = _seen(response)["headers"]
+    assert seen["HTTP_X_SPACE"] == expected["X-Space"] == " v  ".lstrip() and seen["HTTP_X_TAB"] == "t"
+    assert seen["HTTP_AUTHORIZATION"] == "Bearer abc"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"X-Long: " + b"a" * 70000 + b"\r\n", b"".join(b"X-H%d: v\r\n" % i for i in range(100))],
+    ids=["line too long", "too many headers"],
+)
+def test_oversized_headers_get_431_and_a_closed_connection(port: int, head: bytes) -> None:
+    (response,), closed = _exchange(port, b"GET / HTTP/1.1\r\n" + head + b"\r\n")
+    assert response.status == 431 and closed
+
+
+def test_head_has_no_body_and_expect_100_gets_a_continue(port: int) -> None:
+    (head,), closed = _exchange(port, b"HEAD /x HTTP/1.1\r\nConnection: close\r\n\r\n", head=True)
+    assert (
+        head.status == 200 and int(head.getheader("Content-Length")) > 0 and closed
+    )  # nothing after the head
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /e HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        reader = sock.makefile("rb")
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n" and reader.readline() == b"\r\n"
+        sock.sendall(b"ok")
+        assert reader.readline().startswith(b"HTTP/1.1 200 ")
+        assert json.loads(reader.read().split(b"\r\n\r\n", 1)[1])["body"] == "ok"
+
+
+def test_requests_the_fast_path_leaves_alone_still_get_http_servers_answers(port: int) -> None:
+    (unknown,), _ = _exchange(port, b"BREW /pot HTTP/1.1\r\n\r\n")
+    assert unknown.status == 501
+    (bad,), closed = _exchange(port, b"GET /a b HTTP/1.1\r\n\r\n")
+    assert bad.status == 400 and closed
+    (double,), _ = _exchange(port, b"GET //x HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert _seen(double)["path"] == "/x"
