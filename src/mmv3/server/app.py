@@ -380,8 +380,11 @@ def _extract_token(request: Request) -> tuple[str | None, str | None]:
     return None, None
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # made once, not per call
+
+
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _JSON.encode(value).encode()
 
 
 def _clean(path: str) -> str:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from mmv3.server.app import ReferenceServer
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps builds one per call
+
+
 @dataclass
 class Reply:
     """A raw answer (non-JSON bodies, redirects, files); handlers may also return plain data."""
@@ -31,7 +34,7 @@ class Reply:
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Reply:
-        return cls(status, json.dumps(data, separators=(",", ":")).encode())
+        return cls(status, _COMPACT_JSON.encode(data).encode())
 
 
 class Context:
