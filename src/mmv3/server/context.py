@@ -140,8 +140,10 @@ class Context:
         if not self.has_team(team_id, permission):
             raise forbidden()
 
-    def has_channel(self, channel_id: str, permission: str) -> bool:
-        channel = self.store.get("channels", channel_id)
+    def has_channel(self, channel_id: str, permission: str, *, channel: dict | None = None) -> bool:
+        """`channel`: the channel's document when the caller has just read it (saves reading it again)."""
+        if channel is None:
+            channel = self.store.get("channels", channel_id)
         team_member = self.team_member(channel["team_id"]) if channel and channel.get("team_id") else None
         if (
             permission == "read_channel"

@@ -41,17 +41,16 @@ _PLAIN_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*([^\r\n]*)\r?\n")
 class _Headers:
     """The request headers as parsed by the fast path: the few `email.message.Message` reads used here."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._items = items
+        self._first: dict[str, str] = {}  # lower-cased name -> its first value, as Message.get answers
+        for name, value in items:
+            self._first.setdefault(name.lower(), value)
 
     def get(self, name: str, default: Any = None) -> Any:
-        name = name.lower()
-        for key, value in self._items:
-            if key.lower() == name:
-                return value
-        return default
+        return self._first.get(name.lower(), default)
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
@@ -72,6 +71,14 @@ class _DateCache:
 
 
 _DATE = _DateCache()
+_ENVIRON_KEYS: dict[str, str] = {}  # header name as sent -> its CGI key; clients send the same few
+
+
+def _environ_key(name: str) -> str:
+    key = "HTTP_" + name.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < 1024:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -252,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type:
             environ["CONTENT_TYPE"] = content_type
         for name, value in self.headers.items():
-            key = "HTTP_" + name.upper().replace("-", "_")
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
             if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
                 continue
             environ[key] = f"{environ[key]},{value}" if key in environ else value
