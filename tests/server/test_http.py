@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mmv3.server.http import WSGIServer
+from mmv3.server.http import WSGIServer, blocking
 
 
 def _echo_app(environ: dict, start_response) -> list[bytes]:
@@ -154,3 +154,93 @@ def test_requests_the_fast_path_leaves_alone_still_get_http_servers_answers(port
     assert bad.status == 400 and closed
     (double,), _ = _exchange(port, b"GET //x HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert _seen(double)["path"] == "/x"
+
+
+# -- scheduling: one leader serves complete requests; waits and odd requests leave it free --------
+def _gated_app(gate: threading.Event, entered: threading.Event):
+    def app(environ: dict, start_response) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            with blocking():  # as bcrypt does: the leader hands over before it waits
+                assert gate.wait(timeout=10)
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode() + b":" + body]
+
+    return app
+
+
+@pytest.fixture
+def gated() -> Iterator[tuple[int, threading.Event, threading.Event]]:
+    gate, entered = threading.Event(), threading.Event()
+    server = WSGIServer(("127.0.0.1", 0), _gated_app(gate, entered))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server.server_port, gate, entered
+    gate.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_a_waiting_request_does_not_hold_up_the_others(gated: tuple) -> None:
+    port, gate, entered = gated
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(b"GET /slow HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert entered.wait(timeout=10)
+        (fast,), _ = _exchange(port, b"GET /fast HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert fast.body == b"/fast:"  # answered while /slow still waits
+        gate.set()
+        (answer,) = [_Answer(slow.makefile("rb"))]
+        assert answer.body == b"/slow:"
+
+
+def test_split_pipelined_chunked_and_large_requests_are_all_served(gated: tuple) -> None:
+    port, _, _ = gated
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(b"POST /split HTTP/1.1\r\nContent-Le")  # head cut in two: the leader waits for it
+        (other,), _ = _exchange(port, b"GET /other HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert other.body == b"/other:"
+        sock.sendall(b"ngth: 3\r\n\r\nabc")
+        assert _Answer(reader).body == b"/split:abc"
+        sock.sendall(b"GET /p1 HTTP/1.1\r\n\r\nGET /p2 HTTP/1.1\r\n\r\n")  # pipelined in one packet
+        assert [_Answer(reader).body, _Answer(reader).body] == [b"/p1:", b"/p2:"]
+        sock.sendall(b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n")
+        assert _Answer(reader).body == b"/chunked:ab"
+        big = b"x" * (2 * 1024 * 1024)
+        sock.sendall(b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+        assert _Answer(reader).body == b"/big:" + big
+        sock.sendall(b"GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert _Answer(reader).body == b"/last:" and reader.read(1) == b""
+
+
+def test_shutdown_closes_idle_connections_and_returns() -> None:
+    server = WSGIServer(("127.0.0.1", 0), _echo_app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+        sock.sendall(b"GET /a HTTP/1.1\r\n\r\n")
+        reader = sock.makefile("rb")
+        assert _seen(_Answer(reader))["path"] == "/a"  # the connection is now idle, kept alive
+        server.shutdown()
+        assert reader.read(1) == b""
+    server.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_shutdown_at_once_after_start_or_before_it_does_not_hang() -> None:
+    for _ in range(20):  # the start and the stop race: each order must end
+        server = WSGIServer(("127.0.0.1", 0), _echo_app)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        server.shutdown()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        server.server_close()
+    early = WSGIServer(("127.0.0.1", 0), _echo_app)
+    early.shutdown()  # before serve_forever: it then returns at once instead of serving
+    early.serve_forever(poll_interval=0.05)
+    early.server_close()

@@ -85,6 +85,9 @@ class Store:
             self._conn.execute("PRAGMA page_size=1024")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints (with their fsync) run inside a commit and hold up every request meanwhile:
+            # let the WAL grow to ~10 MB between them rather than 1000 pages.
+            self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from None
         self._lock = threading.RLock()
