@@ -419,14 +419,14 @@ def _request_size(data: bytearray) -> int | None:
         line = data[start : end + 1]
         if line in (b"\r\n", b"\n"):
             break
-        name, colon, value = line.partition(b":")
-        if not colon or line[:1] in (b" ", b"\t"):
-            return 0  # folded or malformed: leave it to http.server's parser
-        name = name.lower()
+        header = _PLAIN_HEADER.fullmatch(line)
+        if header is None:
+            return 0  # folded or malformed: leave it to http.server's parser, reading the socket
+        name = header.group(1).lower()
         if name in (b"transfer-encoding", b"expect"):
             return 0
         if name == b"content-length" and length_text is None:
-            length_text = value.lstrip(b" \t").rstrip(b"\r\n")
+            length_text = header.group(2)
         start = end + 1
     head = end + 1
     if not length_text:
