@@ -6,13 +6,15 @@ import email.parser
 import http.client
 import io
 import json
+import re
 import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from mmv3.server.http import WSGIServer, blocking
+from mmv3.server.http import WSGIServer, _Handler, blocking
 
 
 def _echo_app(environ: dict, start_response) -> list[bytes]:
@@ -244,3 +246,58 @@ def test_shutdown_at_once_after_start_or_before_it_does_not_hang() -> None:
     early.shutdown()  # before serve_forever: it then returns at once instead of serving
     early.serve_forever(poll_interval=0.05)
     early.server_close()
+
+
+class _ThreadPerConnection(socketserver.ThreadingTCPServer):
+    """The same request handler run as http.server runs it: a thread reading each socket."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app) -> None:
+        self.app = app
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+_ODD_REQUESTS = [
+    b"POST /a HTTP/1.1\r\nBad Header: x\r\nContent-Length: 5\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nContent-Length: +3\r\n\r\nabcGET /b HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nContent-Length:  3 \r\n\r\nabcGET /b HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nContent-Length: -1\r\n\r\nabc",
+    b"POST /a HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n0123456789GET /b HTTP/1.0\r\n\r\n",
+    b"POST /a HTTP/1.1\r\ncontent-length: 2\r\nContent-Length: 4\r\n\r\nabcdGET /c HTTP/1.0\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",  # then the client closes its side
+    b"\r\nGET / HTTP/1.1\r\n\r\n",
+    b"GET /a HTTP/1.1\n\nGET /b HTTP/1.1\r\nConnection: close\n\n",
+    b"GET /a HTTP/1.1\r\nX: 1\r\n continued\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nFrom nobody\r\nX-A: 1\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/2.0\r\n\r\n",
+    b"GET /\r\n\r\n",
+    b"get / HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(100)) + b"\r\n",
+]
+
+
+def _raw_answer(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return re.sub(rb"Date: [^\r]*", b"Date: -", out)
+
+
+def test_the_leader_answers_odd_requests_as_a_thread_reading_the_socket_does(port: int) -> None:
+    reference = _ThreadPerConnection(_echo_app)
+    thread = threading.Thread(target=reference.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        for raw in _ODD_REQUESTS:
+            assert _raw_answer(port, raw) == _raw_answer(reference.server_address[1], raw), raw
+    finally:
+        reference.shutdown()
+        reference.server_close()
