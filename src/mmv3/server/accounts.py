@@ -6,7 +6,11 @@ user (teams' invites, OAuth, the fidelity harness's seeding).
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import bcrypt
@@ -29,15 +33,25 @@ SUPPORTED_LOCALES = frozenset(
 
 
 # bcrypt releases the interpreter while it hashes (~70 ms at cost 10): `blocking` lets the
-# server serve other requests meanwhile, and two logins hash on two cores at once.
+# server serve other requests meanwhile, and logins hash on every core at once. No more hashes
+# run at once than there are cores: more only take turns on them, each slower for it.
+_HASH_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    with blocking(), _HASH_SLOTS:
+        yield
+
+
 def hash_password(password: str, cost: int) -> str:
-    with blocking():
+    with _hashing():
         return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost, prefix=b"2a")).decode()
 
 
 def check_password(stored_hash: str, password: str) -> bool:
     try:
-        with blocking():
+        with _hashing():
             return bcrypt.checkpw(password.encode(), stored_hash.encode())
     except ValueError:
         return False
