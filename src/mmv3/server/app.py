@@ -34,6 +34,7 @@ from mmv3.server.serverlog import ServerLog
 from mmv3.server.store import Store
 
 _SESSION_AUTH = ("session", "session-mfa-exempt", "system_admin")
+_ROUTE_CACHE_SIZE = 4096  # paths with ids in them are many: start over rather than grow without bound
 _ACTIVITY_WRAPPERS = ("ApiUserRequiredActivity",)
 
 
@@ -59,6 +60,7 @@ class ReferenceServer:
         self._limiter_quota: ratelimit.Quota | None = None
         self._version_cache: tuple[int, str] | None = None
         self._fixed_request_id = new_id()
+        self._routes: dict[tuple[str, str], tuple[Operation, dict[str, str]] | None] = {}
         self.log = ServerLog(clock=lambda: self.clock())
         self.log.info("Server is initializing...")
 
@@ -146,7 +148,7 @@ class ReferenceServer:
         path = request.path
         if "//" in path or "/./" in path or "/../" in path:
             return Reply(301, b"", None, [("Location", _clean(path))])
-        match = self.catalog.match(request.method, path)
+        match = self._match(request.method, path)
         if match is None:
             if self.fault("error-wrong-method-405") and self._path_known(path):
                 return Reply(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
@@ -155,6 +157,18 @@ class ReferenceServer:
         if operation.auth == "web":
             return self._web(request, operation, params)
         return self._api(request, operation, params)
+
+    def _match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+        """The catalogue's match, remembered: clients repeat the same few paths (the catalogue is fixed)."""
+        key = (method, path)
+        try:
+            match = self._routes[key]
+        except KeyError:
+            match = self.catalog.match(method, path)
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = match
+        return None if match is None else (match[0], dict(match[1]))
 
     def _path_known(self, path: str) -> bool:
         return any(op.match_path(path) is not None for op in self.catalog.operations)
@@ -381,8 +395,11 @@ def _extract_token(request: Request) -> tuple[str | None, str | None]:
     return None, None
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # made once, not per call
+
+
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _JSON.encode(value).encode()
 
 
 def _clean(path: str) -> str:

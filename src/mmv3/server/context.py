@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from mmv3.server.app import ReferenceServer
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps builds one per call
+
+
 @dataclass
 class Reply:
     """A raw answer (non-JSON bodies, redirects, files); handlers may also return plain data."""
@@ -31,7 +34,7 @@ class Reply:
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Reply:
-        return cls(status, json.dumps(data, separators=(",", ":")).encode())
+        return cls(status, _COMPACT_JSON.encode(data).encode())
 
 
 class Context:
@@ -137,8 +140,10 @@ class Context:
         if not self.has_team(team_id, permission):
             raise forbidden()
 
-    def has_channel(self, channel_id: str, permission: str) -> bool:
-        channel = self.store.get("channels", channel_id)
+    def has_channel(self, channel_id: str, permission: str, *, channel: dict | None = None) -> bool:
+        """`channel`: the channel's document when the caller has just read it (saves reading it again)."""
+        if channel is None:
+            channel = self.store.get("channels", channel_id)
         team_member = self.team_member(channel["team_id"]) if channel and channel.get("team_id") else None
         if (
             permission == "read_channel"

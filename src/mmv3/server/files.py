@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 from mmv3.server.context import Reply
 from mmv3.server.errors import AppError, invalid_param
 from mmv3.server.filestore import FileStoreError
+from mmv3.server.http import blocking
 from mmv3.server.ids import new_id, now_ms
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ def _save_one(ctx: Context, team_id: str, channel_id: str, raw_name: str, data: 
     return info
 
 
+@blocking()  # image codecs run without the interpreter: let other requests run
 def _write_thumbnail_and_preview(ctx: Context, info: dict[str, Any], data: bytes) -> None:
     """App.HandleImages: nothing is written for an image that does not decode (reads then 404)."""
     image = _open_image(data)

@@ -89,11 +89,15 @@ def mark_viewed(ctx: Context, channel_id: str, user_id: str) -> None:
 
 def channel_permission(ctx: Context, channel_id: str, permission: str) -> bool:
     """SessionHasPermissionToChannel: an unknown channel grants nothing, not even to a system admin."""
-    return (
-        bool(channel_id)
-        and ctx.store.get("channels", channel_id) is not None
-        and ctx.has_channel(channel_id, permission)
-    )
+    return permitted_channel(ctx, channel_id, permission) is not None
+
+
+def permitted_channel(ctx: Context, channel_id: str, permission: str) -> dict[str, Any] | None:
+    """The channel if the caller has `permission` in it (channel_permission), else None."""
+    channel = ctx.store.get("channels", channel_id) if channel_id else None
+    if channel is None or not ctx.has_channel(channel_id, permission, channel=channel):
+        return None
+    return channel
 
 
 def join_channel(ctx: Context, channel: dict[str, Any], user: dict[str, Any], *, admin: bool = False):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmv3.server.errors import AppError
 from mmv3.server.filestore import FileStoreError
+from mmv3.server.http import blocking
 
 if TYPE_CHECKING:
     from mmv3.server.context import Context
@@ -87,6 +88,7 @@ def read(ctx: Context, user: dict[str, Any]) -> tuple[bytes, bool]:
     return image, True
 
 
+@blocking()  # image codecs run without the interpreter: let other requests run
 def normalise_upload(data: bytes) -> bytes:
     """An uploaded picture as the 128x128 PNG to store; 400 AppErrors for what is not an image."""
     try:

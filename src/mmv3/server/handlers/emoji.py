@@ -17,6 +17,7 @@ from mmv3.server import multipart, reactions
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, invalid_param
 from mmv3.server.filestore import FileStoreError
+from mmv3.server.http import blocking
 from mmv3.server.ids import new_id, now_ms
 from mmv3.server.routes import route
 
@@ -85,6 +86,7 @@ def _validate(emoji: dict[str, Any]) -> None:
         raise AppError("model.emoji.name.app_error", 400)
 
 
+@blocking()  # image codecs run without the interpreter: let other requests run
 def _image_for_storage(data: bytes) -> bytes:
     """App.UploadEmojiImage: refuse what is no image or too large; scale down what is over 128px."""
     try:

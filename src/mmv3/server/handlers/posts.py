@@ -75,9 +75,12 @@ def _json_props(ctx: Context) -> dict[str, Any]:
     return value if ok and isinstance(value, dict) else {}
 
 
-def _require(ctx: Context, channel_id: str, permission: str) -> None:
-    if not memberships.channel_permission(ctx, channel_id, permission):
+def _require(ctx: Context, channel_id: str, permission: str) -> dict[str, Any]:
+    """The channel, if the caller has `permission` in it; 403 otherwise."""
+    channel = memberships.permitted_channel(ctx, channel_id, permission)
+    if channel is None:
         raise forbidden()
+    return channel
 
 
 def _version(ctx: Context) -> str:
@@ -169,10 +172,9 @@ def create(ctx: Context) -> dict:
     post = _decode_post(ctx.model("post"))
     post["user_id"] = ctx.user_id
     post["delete_at"] = 0
-    _require(ctx, post["channel_id"], "create_post")  # the body's channel; the path's is ignored
+    channel = _require(ctx, post["channel_id"], "create_post")  # the body's channel, not the path's
     if post["create_at"] and not ctx.has_system("manage_system"):
         post["create_at"] = 0
-    channel = ctx.store.get("channels", post["channel_id"])
     if post["type"].startswith(posts.SYSTEM_PREFIX):
         raise invalid_param("post.type")
     if channel.get("delete_at"):
