@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, INSTALL
+from tests.browser import ARGS, CHROMIUM, require_chromium
 from tests.load.locust_runs import clean_environment, command, free_port
 
 
@@ -79,10 +79,7 @@ def web_ui(tmp_path):
 
 
 def test_rate_limit_tab_counts_429s(web_ui) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's Chromium with `{INSTALL}` (never `playwright install`)"
-        )
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url, workdir, process = web_ui

@@ -24,6 +24,7 @@ from mmv3.report import (
     find_run_dir,
     run_report_command,
 )
+from tests.browser import missing_tool
 from tests.report.allure_html import trend_points
 
 GTAG = (
@@ -247,7 +248,7 @@ def _allure_cli() -> Path:
     try:
         return find_allure()
     except AllureMissing as exc:
-        pytest.fail(str(exc))
+        missing_tool(str(exc))
 
 
 @pytest.mark.slow

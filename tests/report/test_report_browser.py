@@ -27,7 +27,7 @@ from mmv3.report import AllureMissing, add_report_arguments, build_report, find_
 from mmv3.server.app import ReferenceServer
 from mmv3.server.config import Config, ServerOptions
 from mmv3.server.runner import RunningServer
-from tests.browser import ARGS, CHROMIUM, INSTALL
+from tests.browser import ARGS, CHROMIUM, missing_tool, require_chromium
 from tests.load.locust_runs import Run, locust
 from tests.report.allure_html import embedded_files, trend_points
 from tests.suite.conformance_run import SuiteRun, run_suite
@@ -92,7 +92,7 @@ def _build(reports: Path) -> Built:
     try:
         allure = find_allure()
     except AllureMissing as exc:
-        pytest.fail(str(exc))
+        missing_tool(str(exc))
     reports.mkdir()
     first = reports / FIRST
     first.mkdir()
@@ -161,10 +161,7 @@ def _build(reports: Path) -> Built:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's Chromium with `{INSTALL}` (never `playwright install`)"
-        )
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
