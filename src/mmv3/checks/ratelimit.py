@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 PING = ("GET", "/api/v3/general/ping")
 MAX_BURST_SECONDS = 15.0
+MAX_SUSTAINED_SECONDS = 12.0
 MAX_REFILL_WAIT = 30.0
 
 
@@ -381,6 +382,21 @@ def sustained_rate(op: Operation, probe: Probe) -> list[str]:
         f"burst: {accepted} accepted in {span:.2f} s before the 429 (Limit {limit}, Reset {reset} s); "
         f"steady: {sustained.accepted} of {len(sustained.sent)} accepted, {sustained.rate:.1f}/s sustained"
     )
+    if sustained.rate <= 0:
+        # No steady phase: either the limiter let everything through, or this client could not
+        # send faster than the limit (a busy machine). Only the first is the server's fault.
+        sent = sustained.sent
+        sending = (len(sent) - 1) / (sent[-1] - sent[0]) if len(sent) > 1 and sent[-1] > sent[0] else 0.0
+        if high is not None and sending > high * 1.25:
+            problems.append(
+                f"no 429 in {len(sent)} requests at {sending:.1f}/s, above what Limit {limit} and Reset "
+                f"{reset} advertise (at most {high:.1f}/s)"
+            )
+        else:
+            probe.note(
+                f"the client sent only {sending:.1f}/s: too slow to empty the bucket, steady rate not measured"
+            )
+        return problems
     lo_rate = (low or 0) * 0.8
     hi_rate = high * 1.25 if high is not None else None
     if sustained.rate < lo_rate or (hi_rate is not None and sustained.rate > hi_rate):
@@ -436,7 +452,7 @@ def measure_sustained(probe: Probe, rate: float, limit: int) -> Sustained:
     # Fast enough to spend a large burst within about two seconds, at least twice the rate.
     pace = min(max(2.0 * rate, rate + limit / 2.0, 5.0), 400.0)
     window = min(max(1.5, 20.0 / max(rate, 1.0)), 5.0)  # about 20 steady acceptances, at most 5 s
-    give_up = time.monotonic() + limit / max(pace - rate, 1.0) + window + 2.0
+    give_up = time.monotonic() + MAX_SUSTAINED_SECONDS  # a client too slow to empty the bucket
     sent: list[float] = []
     accepted: list[float] = []
     first_denied: float | None = None
