@@ -11,6 +11,7 @@ the exchanges for Allure, and files the result in the conformance matrix.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import tempfile
@@ -32,6 +33,8 @@ from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 STATE = pytest.StashKey[dict]()
 PROPERTY = "mmv3"
 RATELIMIT_GROUP = "mmv3-ratelimit"
+GROUP_SUFFIX = f"@{RATELIMIT_GROUP}"
+CHEAP_FIRST = ("schema", "security", "ratelimit")  # families that send few requests of their own
 SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
 
 
@@ -49,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if hasattr(config, "workerinput"):
         state["shared"] = json.loads(config.workerinput["mmv3"])
+        if config.workerinput.get("mmv3_loadgroup"):
+            config.option.loadgroup = True
         state["settings"] = None
         return
     settings = options.resolve(config)
@@ -92,6 +97,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except preflight.PreflightError as exc:
         _release_target(state)
         pytest.exit(f"mmv3 preflight: {exc}", returncode=int(exc.code))
+    gc.freeze()  # see pytest_collection_finish
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The catalogue, schemas and thousands of test items live until the end: keep the garbage
+    # collector from walking them again in every full collection, and in pytest's five at exit.
+    gc.freeze()
 
 
 @pytest.hookimpl(trylast=True)
@@ -201,6 +213,9 @@ def pytest_configure_node(node: Any) -> None:
     shared = node.config.stash[STATE].get("shared")
     if shared is not None:
         node.workerinput["mmv3"] = json.dumps(shared)
+    # A worker parses the original command line, so it misses the switch to loadgroup made in
+    # pytest_configure and would drop the xdist_group marks of the rate-limit checks.
+    node.workerinput["mmv3_loadgroup"] = getattr(node.config.option, "dist", "no") == "loadgroup"
 
 
 def _requests_here(state: dict[str, Any]) -> dict[str, int]:
@@ -258,7 +273,10 @@ def cases(check: Check) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("operation", operations, ids=[operation_id(op) for op in operations])
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    serial: list[pytest.Item] = []
+    order: dict[int, int] = {}
     for item in items:
         callspec = getattr(item, "callspec", None)
         operation = callspec.params.get("operation") if callspec else None
@@ -271,8 +289,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group=operation.group, route=operation_id(operation), family=family, severity=severity
         ):
             item.add_marker(mark)
-        if family == "ratelimit":
+        if family == "ratelimit" and check is not None and check.server_wide:
             item.add_marker(pytest.mark.xdist_group(RATELIMIT_GROUP))
+            serial.append(item)
+        order[id(item)] = CHEAP_FIRST.index(family) if family in CHEAP_FIRST else len(CHEAP_FIRST)
+    # Against a rate-limited server the run is bound by the bucket, not by the checks' own work.
+    # First the server-wide rate-limit checks, one after another on one worker: they spend a
+    # bucket of their own, so the other workers' paced requests go on meanwhile. Then the
+    # families that mostly re-read one success answer per route, so that their work hides in
+    # the waits for the bucket instead of trailing after the last paced request.
+    chosen = set(map(id, serial))
+    rest = sorted((item for item in items if id(item) not in chosen), key=lambda item: order.get(id(item), 0))
+    items[:] = serial + rest
 
 
 def _check_of(item: pytest.Item) -> Check | None:
@@ -374,6 +402,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _MATRIX_SINK: list[Result] = []
 
 
+@pytest.hookimpl(trylast=True)  # after junitxml has written its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
@@ -381,6 +410,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput["mmv3_requests"] = json.dumps(_requests_here(state))
     if hasattr(config, "workerinput") or state.get("settings") is None:
         return
+    _drop_group_suffix(getattr(config.option, "xmlpath", None))
     matrix: Matrix = state["matrix"]
     for result in _MATRIX_SINK:
         matrix.add(result)
@@ -410,6 +440,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if state.get("pacer_file"):
             read_state(world.root.pacer, Path(state["pacer_file"]))  # what the workers left of the bucket
         state["left"] = world.clean_up()
+
+
+def _drop_group_suffix(xmlpath: str | None) -> None:
+    """pytest-xdist appends "@<group>" to the ids of grouped tests; keep JUnit test names the same
+    with and without -n, so that CI history follows a check across both."""
+    if not xmlpath or not os.path.exists(xmlpath):
+        return
+    path = Path(xmlpath)
+    text = path.read_text(encoding="utf-8")
+    if GROUP_SUFFIX in text:
+        path.write_text(text.replace(f']{GROUP_SUFFIX}"', ']"'), encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -456,6 +497,7 @@ def _release_target(state: dict[str, Any]) -> None:
 __all__ = [
     "conformance",
     "pytest_addoption",
+    "pytest_collection_finish",
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",

@@ -1,0 +1,41 @@
+"""Under pytest-xdist the server-wide rate-limit checks run serially, on one worker, before the
+rest; and their JUnit names are the same as without -n."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conformance_run import run_suite
+
+pytestmark = pytest.mark.slow
+
+SERVER_WIDE = {
+    "test_exceeding",
+    "test_countdown",
+    "test_reset_seconds",
+    "test_recovery",
+    "test_sustained_rate",
+}
+
+
+def test_server_wide_ratelimit_checks_share_one_worker(tmp_path):
+    allure = tmp_path / "allure"
+    args = ["-n", "2", "-m", "ratelimit", "-k", "general/ping", "--mm-embedded-rate-limit", "50/20"]
+    run = run_suite([*args, "--alluredir", str(allure)], reports=tmp_path / "reports", timeout=300)
+    assert run.returncode == 0, run.tail()
+
+    workers: dict[str, str] = {}
+    for result_file in allure.glob("*-result.json"):
+        result = json.loads(result_file.read_text())
+        test = result["name"].partition("[")[0]
+        workers[test] = next(label["value"] for label in result["labels"] if label["name"] == "thread")
+    assert set(workers) >= SERVER_WIDE | {"test_headers_present"}, sorted(workers)
+    assert len({workers[test] for test in SERVER_WIDE}) == 1, f"spread over workers: {workers}"
+    # Two workers and a per-route check as well: the other worker was given work.
+    assert len(set(workers.values())) == 2, workers
+
+    names = {case.test for case in run.cases}
+    assert names >= SERVER_WIDE, names
+    assert all("@" not in case.route and case.route for case in run.cases), [c.route for c in run.cases]
