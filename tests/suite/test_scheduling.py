@@ -1,5 +1,5 @@
 """Under pytest-xdist the server-wide rate-limit checks run serially, on one worker, before the
-rest; and their JUnit names are the same as without -n."""
+rest (mmv3.suite.scheduling), and test names stay as without -n."""
 
 from __future__ import annotations
 
@@ -39,3 +39,24 @@ def test_server_wide_ratelimit_checks_share_one_worker(tmp_path):
     names = {case.test for case in run.cases}
     assert names >= SERVER_WIDE, names
     assert all("@" not in case.route and case.route for case in run.cases), [c.route for c in run.cases]
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "unit"),
+    [
+        ("conformance/test_ratelimit.py::test_exceeding[GET /api/v3/general/ping]", "mmv3-ratelimit"),
+        (
+            "/abs/site-packages/mmv3_conformance/test_ratelimit.py::test_sustained_rate[GET x]",
+            "mmv3-ratelimit",
+        ),
+        ("conformance/test_ratelimit.py::test_headers_present[GET /api/v3/general/ping]", None),
+        ("conformance/test_headers.py::test_exceeding[GET /api/v3/general/ping]", None),
+        ("conformance/test_schema.py::test_success_body[POST /api/v3/users/login]", None),
+    ],
+)
+def test_units_of_work(nodeid, unit):
+    pytest.importorskip("xdist")
+    from mmv3.suite.scheduling import serial_test_names, unit_of
+
+    assert serial_test_names() == SERVER_WIDE
+    assert unit_of(nodeid, serial_test_names()) == (unit or nodeid)

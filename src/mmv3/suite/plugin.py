@@ -32,8 +32,6 @@ from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
 STATE = pytest.StashKey[dict]()
 PROPERTY = "mmv3"
-RATELIMIT_GROUP = "mmv3-ratelimit"
-GROUP_SUFFIX = f"@{RATELIMIT_GROUP}"
 CHEAP_FIRST = ("schema", "security", "ratelimit")  # families that send few requests of their own
 SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
 
@@ -52,8 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if hasattr(config, "workerinput"):
         state["shared"] = json.loads(config.workerinput["mmv3"])
-        if config.workerinput.get("mmv3_loadgroup"):
-            config.option.loadgroup = True
         state["settings"] = None
         return
     settings = options.resolve(config)
@@ -71,8 +67,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.clean_alluredir = True
     if getattr(config.option, "xmlpath", "unset") is None:
         config.option.xmlpath = str(reports / "junit.xml")
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"  # the rate-limit checks run serially, on one worker
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -213,9 +207,17 @@ def pytest_configure_node(node: Any) -> None:
     shared = node.config.stash[STATE].get("shared")
     if shared is not None:
         node.workerinput["mmv3"] = json.dumps(shared)
-    # A worker parses the original command line, so it misses the switch to loadgroup made in
-    # pytest_configure and would drop the xdist_group marks of the rate-limit checks.
-    node.workerinput["mmv3_loadgroup"] = getattr(node.config.option, "dist", "no") == "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist: `--dist load` (what -n implies), with the server-wide rate-limit checks as one unit
+    of work on one worker (mmv3.suite.scheduling). Other --dist modes are left as asked."""
+    if getattr(config.option, "dist", "no") not in ("load", "loadgroup"):
+        return None
+    from mmv3.suite.scheduling import ConformanceScheduling
+
+    return ConformanceScheduling(config, log)
 
 
 def _requests_here(state: dict[str, Any]) -> dict[str, int]:
@@ -273,7 +275,6 @@ def cases(check: Check) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("operation", operations, ids=[operation_id(op) for op in operations])
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     serial: list[pytest.Item] = []
     order: dict[int, int] = {}
@@ -290,12 +291,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             item.add_marker(mark)
         if family == "ratelimit" and check is not None and check.server_wide:
-            item.add_marker(pytest.mark.xdist_group(RATELIMIT_GROUP))
             serial.append(item)
         order[id(item)] = CHEAP_FIRST.index(family) if family in CHEAP_FIRST else len(CHEAP_FIRST)
     # Against a rate-limited server the run is bound by the bucket, not by the checks' own work.
-    # First the server-wide rate-limit checks, one after another on one worker: they spend a
-    # bucket of their own, so the other workers' paced requests go on meanwhile. Then the
+    # First the server-wide rate-limit checks, one after another on one worker (see
+    # mmv3.suite.scheduling): they spend a bucket of their own, so the other workers' paced
+    # requests go on meanwhile. Then the
     # families that mostly re-read one success answer per route, so that their work hides in
     # the waits for the bucket instead of trailing after the last paced request.
     chosen = set(map(id, serial))
@@ -402,7 +403,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _MATRIX_SINK: list[Result] = []
 
 
-@pytest.hookimpl(trylast=True)  # after junitxml has written its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
@@ -410,7 +410,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput["mmv3_requests"] = json.dumps(_requests_here(state))
     if hasattr(config, "workerinput") or state.get("settings") is None:
         return
-    _drop_group_suffix(getattr(config.option, "xmlpath", None))
     matrix: Matrix = state["matrix"]
     for result in _MATRIX_SINK:
         matrix.add(result)
@@ -440,17 +439,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if state.get("pacer_file"):
             read_state(world.root.pacer, Path(state["pacer_file"]))  # what the workers left of the bucket
         state["left"] = world.clean_up()
-
-
-def _drop_group_suffix(xmlpath: str | None) -> None:
-    """pytest-xdist appends "@<group>" to the ids of grouped tests; keep JUnit test names the same
-    with and without -n, so that CI history follows a check across both."""
-    if not xmlpath or not os.path.exists(xmlpath):
-        return
-    path = Path(xmlpath)
-    text = path.read_text(encoding="utf-8")
-    if GROUP_SUFFIX in text:
-        path.write_text(text.replace(f']{GROUP_SUFFIX}"', ']"'), encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -501,6 +489,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
+    "pytest_xdist_make_scheduler",
     "pytest_keyboard_interrupt",
     "pytest_report_header",
     "pytest_runtest_logreport",
