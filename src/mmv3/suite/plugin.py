@@ -276,39 +276,32 @@ def cases(check: Check) -> pytest.MarkDecorator:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    serial: list[pytest.Item] = []
-    order: dict[int, int] = {}
+    # Against a rate-limited server the run is bound by the bucket, not by the checks' own work.
+    # First the server-wide rate-limit checks, one after another on one worker (see
+    # mmv3.suite.scheduling): they spend a bucket of their own, so the other workers' paced
+    # requests go on meanwhile. Then the families that mostly re-read one success answer per
+    # route, so that their work hides in the waits for the bucket instead of trailing after the
+    # last paced request. The sort is stable: within a rank, collection order stays.
+    checks = {(c.family, c.name): c for c in all_checks()}
+    rank: dict[int, int] = {}
     for item in items:
         callspec = getattr(item, "callspec", None)
         operation = callspec.params.get("operation") if callspec else None
         family = next((f for f in FAMILIES if item.get_closest_marker(f)), None)
         if operation is None or family is None:
             continue
-        check = _check_of(item)
+        name = item.originalname if hasattr(item, "originalname") else item.name
+        check = checks.get((family, name.removeprefix("test_")))
         severity = check.severity if check else "normal"
         for mark in allure_results.label_marks(
             group=operation.group, route=operation_id(operation), family=family, severity=severity
         ):
             item.add_marker(mark)
         if family == "ratelimit" and check is not None and check.server_wide:
-            serial.append(item)
-        order[id(item)] = CHEAP_FIRST.index(family) if family in CHEAP_FIRST else len(CHEAP_FIRST)
-    # Against a rate-limited server the run is bound by the bucket, not by the checks' own work.
-    # First the server-wide rate-limit checks, one after another on one worker (see
-    # mmv3.suite.scheduling): they spend a bucket of their own, so the other workers' paced
-    # requests go on meanwhile. Then the
-    # families that mostly re-read one success answer per route, so that their work hides in
-    # the waits for the bucket instead of trailing after the last paced request.
-    chosen = set(map(id, serial))
-    rest = sorted((item for item in items if id(item) not in chosen), key=lambda item: order.get(id(item), 0))
-    items[:] = serial + rest
-
-
-def _check_of(item: pytest.Item) -> Check | None:
-    name = item.originalname if hasattr(item, "originalname") else item.name
-    wanted = name.removeprefix("test_")
-    family = next((f for f in FAMILIES if item.get_closest_marker(f)), None)
-    return next((c for c in all_checks() if c.family == family and c.name == wanted), None)
+            rank[id(item)] = -1
+        else:
+            rank[id(item)] = CHEAP_FIRST.index(family) if family in CHEAP_FIRST else len(CHEAP_FIRST)
+    items.sort(key=lambda item: rank.get(id(item), 0))
 
 
 # ---------------------------------------------------------------------------- running a check
