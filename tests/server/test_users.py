@@ -172,6 +172,19 @@ def test_login_answers_user_token_and_cookies(world: World) -> None:
     assert any(c.startswith(f"MMUSERID={world.user['id']};") and "HttpOnly" not in c for c in cookies)
 
 
+def test_login_takes_null_values_as_go_does(world: World) -> None:
+    """The official v3 JavaScript client sends `"token": null`: Go's map[string]string decoding
+    makes that "", so the login goes through; a number or an object still empties the map."""
+    body = {"login_id": "wuser@example.com", "password": PASSWORD, "token": None, "device_id": None}
+    response = world.api.call("POST", "/api/v3/users/login", body)
+    assert response.status_code == 200, response.text
+    app_error(
+        world.api.call("POST", "/api/v3/users/login", {**body, "token": 5}),
+        400,
+        "api.user.login.blank_pwd.app_error",
+    )
+
+
 def test_login_failures(world: World) -> None:
     call = world.api.call
     app_error(

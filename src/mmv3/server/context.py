@@ -81,17 +81,19 @@ class Context:
         return value
 
     def props(self) -> dict[str, str]:
-        """A string-valued map body; any non-string value or malformed JSON empties the whole map (as Go's decoder)."""
+        """A `map[string]string` body as Go's decoder fills it: null values become "", and any other
+        non-string value (or malformed JSON) empties the whole map."""
         value, ok = self.raw_json()
-        if not ok or not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        if not ok or not isinstance(value, dict):
             return {}
-        return value
+        return _strings(value) or {}
 
     def string_list(self) -> list[str] | None:
+        """A `[]string` body as Go's decoder fills it: null elements become ""; None if it does not decode."""
         value, ok = self.raw_json()
-        if not ok or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not ok or not isinstance(value, list):
             return None
-        return value
+        return _strings(value)
 
     # -- answering ----------------------------------------------------------------------
     def set_header(self, name: str, value: str) -> None:
@@ -162,3 +164,15 @@ class Context:
 
 
 __all__ = ["AppError", "Context", "Reply"]
+
+
+def _strings(values: Any) -> Any:
+    """`values` (a dict or list) with null as "" and every value a string, or None if one is not."""
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    out = dict(values) if isinstance(values, dict) else list(values)
+    for key, value in items:
+        if value is None:
+            out[key] = ""
+        elif not isinstance(value, str):
+            return None
+    return out
