@@ -38,7 +38,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bin_dir = env_dir / "bin"
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "-q", "--no-deps", wheel],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return bin_dir
 
