@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mmv3 import fidelity
+from mmv3.ratelimit import HeldClock
 from mmv3.server.runner import running_server
 
 EXCEPTIONS_FILE = Path(__file__).with_name("fidelity_exceptions.yaml")
@@ -28,8 +29,9 @@ def corpus() -> list[fidelity.CorpusEntry]:
 
 @pytest.fixture(scope="module")
 def report(corpus: list[fidelity.CorpusEntry]) -> fidelity.ReplayReport:
-    with running_server(rate_limit="10/100", bcrypt_cost=4) as server:
-        return fidelity.replay(server.url, corpus)
+    clock = HeldClock()  # the rate-limit burst replays with the limiter's time held still
+    with running_server(rate_limit="10/100", bcrypt_cost=4, limiter_clock=clock) as server:
+        return fidelity.replay(server.url, corpus, limiter_clock=clock)
 
 
 @pytest.fixture(scope="module")

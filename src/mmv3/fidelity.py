@@ -38,6 +38,7 @@ import yaml
 
 from mmv3 import paths
 from mmv3.catalog import Catalog, load_catalog
+from mmv3.ratelimit import HeldClock
 from mmv3.schemas import SchemaRegistry, default_registry, json_type
 
 # Every corpus file: the core groups of the reference server first, then the remaining ones.
@@ -929,11 +930,15 @@ def replay(
     *,
     oracle: SchemaOracle | None = None,
     on_result: Callable[[EntryResult], None] | None = None,
+    limiter_clock: HeldClock | None = None,
 ) -> ReplayReport:
     """Seed a fresh server at `base_url`, replay every entry in order, compare each answer.
 
     The `ratelimit` entries are the tail of an unpaced burst: the client's bucket is drained
-    first, and the entry recorded after waiting waits for the Retry-After the server gave.
+    first, and the entry recorded after waiting waits for the Retry-After the server gave. Given
+    the server's `limiter_clock`, the replay holds it still through the burst (so a slow machine
+    cannot let a token come back between draining and replaying) and moves it by Retry-After
+    instead of sleeping.
     """
     entries = list(entries) if entries is not None else load_corpus()
     began = time.monotonic()
@@ -942,21 +947,31 @@ def replay(
     results: list[EntryResult] = []
     burst_started = False
     retry_after = 0
-    for entry in entries:
-        if entry.group == RATELIMIT_GROUP:
-            if entry.status == 429:
-                replayer.drain_bucket(entry, until_denied=True)
-            elif not burst_started:
-                replayer.drain_bucket(entry)
-            elif retry_after:
-                time.sleep(retry_after)  # the recorded client waited Retry-After before this one
-            burst_started = True
-        result = replayer.replay_entry(entry)
-        if entry.group == RATELIMIT_GROUP and result.status == 429 and replayer.last_answer is not None:
-            retry_after = _retry_after(replayer.last_answer)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    try:
+        for entry in entries:
+            if entry.group == RATELIMIT_GROUP:
+                if limiter_clock is not None:
+                    limiter_clock.hold()
+                if entry.status == 429:
+                    replayer.drain_bucket(entry, until_denied=True)
+                elif not burst_started:
+                    replayer.drain_bucket(entry)
+                elif retry_after and limiter_clock is not None:
+                    limiter_clock.advance(retry_after)
+                elif retry_after:
+                    time.sleep(retry_after)  # the recorded client waited Retry-After before this one
+                burst_started = True
+            elif limiter_clock is not None:
+                limiter_clock.release()
+            result = replayer.replay_entry(entry)
+            if entry.group == RATELIMIT_GROUP and result.status == 429 and replayer.last_answer is not None:
+                retry_after = _retry_after(replayer.last_answer)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    finally:
+        if limiter_clock is not None:
+            limiter_clock.release()
     return ReplayReport(results, replayer.seed_problems, time.monotonic() - began)
 
 

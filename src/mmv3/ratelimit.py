@@ -80,6 +80,41 @@ class Decision:
         return out
 
 
+class HeldClock:
+    """A monotonic clock that a test can hold still and move by hand (for the reference server's
+    limiter): while held, no token comes back, however slow the machine is."""
+
+    def __init__(self, source: Callable[[], float] = time.monotonic) -> None:
+        self._source = source
+        self._offset = 0.0
+        self._held_at: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._held_at if self._held_at is not None else self._source() + self._offset
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._held_at is None:
+                self._held_at = self._source() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move time on by `seconds` (while held: exactly; else on top of the real clock)."""
+        with self._lock:
+            if self._held_at is not None:
+                self._held_at += seconds
+            else:
+                self._offset += seconds
+
+    def release(self) -> None:
+        """Let time run again from where it was held."""
+        with self._lock:
+            if self._held_at is not None:
+                self._offset = self._held_at - self._source()
+                self._held_at = None
+
+
 class GCRA:
     """A keyed GCRA limiter with an LRU of theoretical arrival times (thread-safe)."""
 
@@ -97,25 +132,31 @@ class GCRA:
         self._lock = threading.Lock()
 
     def take(self, key: str = "", now: float | None = None) -> Decision:
-        """Spend one request for `key` and say whether it is allowed."""
+        """Spend one request for `key` and say whether it is allowed.
+
+        In whole nanoseconds, as throttled's time.Duration arithmetic: with floats, a hundred
+        intervals added up can overshoot the tolerance by a rounding error and refuse the
+        bucket's last request when no time passes between requests.
+        """
         q = self.quota
+        interval = round(1e9 / q.per_sec)
+        tolerance = interval * (q.max_burst + 1)
         with self._lock:
-            now = self._clock() if now is None else now
-            tat = self._tat.get(key, now)
-            new_tat = max(now, tat) + q.interval
-            allow_at = new_tat - q.tolerance
-            diff = now - allow_at
+            now_ns = round((self._clock() if now is None else now) * 1e9)
+            tat = self._tat.get(key, now_ns)
+            new_tat = max(now_ns, tat) + interval
+            diff = now_ns - (new_tat - tolerance)
             if diff < 0:
-                return Decision(False, q.limit, 0, max(tat - now, 0.0), -diff)
+                return Decision(False, q.limit, 0, max(tat - now_ns, 0) / 1e9, -diff / 1e9)
             self._tat[key] = new_tat
             self._tat.move_to_end(key)
             while len(self._tat) > self._max_keys:
                 self._tat.popitem(last=False)
-        ttl = new_tat - now
-        spare = q.tolerance - ttl
-        # Go truncates the division toward zero; int() does the same.
-        remaining = int(spare / q.interval + 1e-9) if spare > -q.interval else 0
-        return Decision(True, q.limit, max(remaining, 0), ttl, -1.0)
+        ttl = new_tat - now_ns
+        spare = tolerance - ttl
+        # Go truncates the division toward zero; // on non-negative ints does the same.
+        remaining = spare // interval if spare > -interval else 0
+        return Decision(True, q.limit, max(remaining, 0), ttl / 1e9, -1.0)
 
     def reset(self) -> None:
         with self._lock:

@@ -96,7 +96,7 @@ class ReferenceServer:
             return None
         if self._limiter is None or self._limiter_quota != quota:
             size = int(self.config.get("RateLimitSettings.MemoryStoreSize", 10000) or 10000)
-            self._limiter = ratelimit.GCRA(quota, max_keys=size)
+            self._limiter = ratelimit.GCRA(quota, max_keys=size, clock=self.options.limiter_clock)
             self._limiter_quota = quota
         return self._limiter
 

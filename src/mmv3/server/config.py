@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,5 +113,6 @@ class ServerOptions:
     data_dir: str | None = None  # files, emoji, logs; defaults beside the database
     bcrypt_cost: int = 10
     faults: frozenset[str] = field(default_factory=frozenset)
+    limiter_clock: Callable[[], float] = time.monotonic  # the rate limiter's time (tests hold it)
     build_number: str = "4.9.0-rc3"
     version: str = "4.9.0"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mmv3.server.app import ReferenceServer
@@ -53,6 +54,7 @@ def running_server(
     bcrypt_cost: int = 4,
     host: str = "127.0.0.1",
     port: int = 0,
+    limiter_clock: Callable[[], float] | None = None,
 ) -> Iterator[RunningServer]:
     """A reference server in a background thread on a free port, stopped on exit.
 
@@ -65,6 +67,8 @@ def running_server(
     cfg = config if isinstance(config, Config) else Config(config or None)
     cfg.set_rate_limit(Quota.parse(rate_limit) if rate_limit else None)
     options = ServerOptions(db=db, bcrypt_cost=bcrypt_cost, faults=check_names(tuple(faults)))
+    if limiter_clock is not None:
+        options = dataclasses.replace(options, limiter_clock=limiter_clock)
     server = RunningServer(ReferenceServer(cfg, options), host, port).start()
     try:
         yield server
