@@ -127,7 +127,8 @@ def test_command_registry_lifecycle(world: World) -> None:
         (_command("x", url="not a url"), 400, "model.command.is_valid.url_http.app_error"),
         (_command("x", method="Z"), 400, "model.command.is_valid.method.app_error"),
         (_command("echo"), 400, "api.command.duplicate_trigger.app_error"),
-        ({**_command("x"), "trigger": 5}, 400, "api.context.invalid_param.app_error"),
+        # CommandFromJson keeps what fits: a number for the trigger leaves it empty (Go, 4.9)
+        ({**_command("x"), "trigger": 5}, 400, "model.command.is_valid.trigger.app_error"),
     ],
 )
 def test_command_create_refusals(world: World, body: dict, status: int, error_id: str) -> None:
@@ -351,6 +352,22 @@ def test_oauth_provider_is_off_by_default(world: World) -> None:
     app_error(world.get("user2", "/api/v3/oauth/authorized"), 501, "api.oauth.allow_oauth.turn_off.app_error")
     app_error(world.get("admin", "/api/v3/oauth/allow?response_type="), 400,
               "api.oauth.allow_oauth.bad_response.app_error")  # fmt: skip
+
+
+def test_oauth_register_keeps_what_decodes(world: World) -> None:
+    """OAuthAppFromJson ignores its decode error (4.9): a wrong-typed field is left empty and the
+    request goes on to the provider check, as real 4.9 answers the official JS client."""
+    body = {"name": "test", "homepage": "homepage", "description": "desc", "callback_urls": ""}
+    app_error(
+        world.post("admin", "/api/v3/oauth/register", body),
+        501,
+        "api.oauth.register_oauth_app.turn_off.app_error",
+    )
+    app_error(
+        world.call("admin", "POST", "/api/v3/oauth/register", raw=b"null"),
+        400,
+        "api.context.invalid_param.app_error",
+    )
 
 
 def test_oauth_app_lifecycle_and_authorisation(world: World) -> None:

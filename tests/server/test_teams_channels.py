@@ -126,7 +126,8 @@ def test_create_team_makes_creator_admin_with_default_channels(world: World) -> 
         ),
         ({"name": "tc-typeless", "display_name": "x", "type": "X"}, "model.team.is_valid.type.app_error"),
         ({"name": "tc-nodisplay", "display_name": "", "type": "O"}, "model.team.is_valid.name.app_error"),
-        ({"name": 5, "display_name": "x", "type": "O"}, "api.context.invalid_param.app_error"),
+        # TeamFromJson keeps what fits (Go): a number for the name leaves it empty
+        ({"name": 5, "display_name": "x", "type": "O"}, "model.team.is_valid.characters.app_error"),
         (
             {"id": new_id(), "name": "tc-withid", "display_name": "x", "type": "O"},
             "store.sql_team.save.existing.app_error",
@@ -973,3 +974,22 @@ def test_system_admin_reads_any_private_channel_of_a_team(world: World) -> None:
         403,
         "api.context.permissions.app_error",
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "error_id"),
+    [
+        (b"null", "api.context.invalid_param.app_error"),  # the *Team stays nil
+        (b'{"name": "tc-', "api.context.invalid_param.app_error"),  # a syntax error: nil too
+        (b"[1, 2]", "model.team.is_valid.name.app_error"),  # not an object: the zero team
+        (b'\n {"Display_Name": "x", "NAME": "tc-folded", "type": "O"} and then garbage', None),
+    ],
+)
+def test_create_team_decodes_its_body_as_go_does(world: World, raw: bytes, error_id: str | None) -> None:
+    """Go's Decoder reads the first JSON value only and matches keys case-insensitively."""
+    response = world.api.call("POST", "/api/v3/teams/create", raw=raw, token=world.tokens["bob"])
+    if error_id is None:
+        assert response.status_code == 200, response.text
+        assert response.json()["name"] == "tc-folded"
+    else:
+        app_error(response, 400, error_id)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from mmv3.server import permissions
+from mmv3.server import gojson, permissions
 from mmv3.server.errors import AppError, forbidden, invalid_param
 
 if TYPE_CHECKING:
@@ -66,12 +66,8 @@ class Context:
 
     # -- request body -------------------------------------------------------------------
     def raw_json(self) -> tuple[Any, bool]:
-        """The decoded JSON body and whether it decoded at all."""
-        data = self.request.get_data(cache=True)
-        try:
-            return json.loads(data), True
-        except ValueError:
-            return None, False
+        """The body's first JSON value as Go's decoder reads it, and whether it decoded at all."""
+        return gojson.parse(self.request.get_data(cache=True))
 
     def model(self, name: str) -> dict:
         """A model body (User, Team, Post…): malformed or non-object → 400 `Invalid <name> parameter`."""

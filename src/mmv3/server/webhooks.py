@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from mmv3.server import gojson
-from mmv3.server.errors import AppError, invalid_param
+from mmv3.server.errors import AppError
 from mmv3.server.ids import new_id, now_ms
 
 if TYPE_CHECKING:
@@ -26,10 +26,9 @@ INCOMING_FIELDS = {
 OUTGOING_FIELDS = {
     "id": gojson.STR, "token": gojson.STR, "create_at": gojson.INT, "update_at": gojson.INT,
     "delete_at": gojson.INT, "creator_id": gojson.STR, "channel_id": gojson.STR, "team_id": gojson.STR,
-    "trigger_words": "[]string", "trigger_when": gojson.INT, "callback_urls": "[]string",
+    "trigger_words": gojson.STR_LIST, "trigger_when": gojson.INT, "callback_urls": gojson.STR_LIST,
     "display_name": gojson.STR, "description": gojson.STR, "content_type": gojson.STR,
 }  # fmt: skip
-_LISTS = ("trigger_words", "callback_urls")
 _USERNAME = re.compile(r"^[a-z0-9.\-_]+$")
 _RESERVED_USERNAMES = ("all", "channel", "matterbot", "here")
 LIST_LIMIT = 100  # the v3 list routes answer the first page of 100
@@ -37,10 +36,8 @@ EXACT_MATCH, STARTS_WITH = 0, 1
 
 
 def decode_model(ctx: Context, fields: dict[str, str], name: str) -> dict[str, Any]:
-    """`<Model>FromJson`: Go decodes into a nil pointer, so a `null` body is as bad as malformed JSON."""
+    """`<Model>FromJson` of hooks, commands and OAuth apps (see `gojson.decode_struct`)."""
     raw, ok = ctx.raw_json()
-    if raw is None:
-        raise invalid_param(name)
     return gojson.decode_struct(raw, ok, fields, name)
 
 
@@ -49,16 +46,7 @@ def decode_incoming(ctx: Context) -> dict[str, Any]:
 
 
 def decode_outgoing(ctx: Context) -> dict[str, Any]:
-    """OutgoingWebhookFromJson: the scalar fields as Go fills them, the two string arrays checked too."""
-    scalars = {name: kind for name, kind in OUTGOING_FIELDS.items() if name not in _LISTS}
-    hook = decode_model(ctx, scalars, "webhook")
-    body = ctx.raw_json()[0]
-    for name in _LISTS:
-        value = body.get(name)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise invalid_param("webhook")
-        hook[name] = list(value) if value else []
-    return {name: hook[name] for name in OUTGOING_FIELDS}  # the real key order
+    return decode_model(ctx, OUTGOING_FIELDS, "webhook")
 
 
 def is_valid_http_url(url: str) -> bool:

@@ -8,12 +8,11 @@ to act for another user are 401s, as real 4.9 answers them. Images live in the f
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 from PIL import Image, ImageOps, ImageSequence
 
-from mmv3.server import multipart, reactions
+from mmv3.server import gojson, multipart, reactions
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, invalid_param
 from mmv3.server.filestore import FileStoreError
@@ -56,25 +55,13 @@ def _public(emoji: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_json(text: str | None) -> dict[str, Any] | None:
-    """EmojiFromJson: None when the text is no JSON object or a field has the wrong JSON type."""
+    """EmojiFromJson (see `gojson.decode_struct`): None where the emoji would be nil."""
+    raw, ok = gojson.parse(text) if text is not None else (None, False)
+    fields = {key: gojson.INT if key.endswith("_at") else gojson.STR for key in _KEYS}
     try:
-        body = json.loads(text) if text is not None else None
-    except ValueError:
+        return gojson.decode_struct(raw, ok, fields, "emoji")
+    except AppError:
         return None
-    if not isinstance(body, dict):
-        return None
-    emoji: dict[str, Any] = {key: 0 if key.endswith("_at") else "" for key in _KEYS}
-    for key, value in body.items():
-        if key not in emoji or value is None:
-            continue
-        if key.endswith("_at"):
-            typed = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            typed = isinstance(value, str)
-        if not typed:
-            return None
-        emoji[key] = value
-    return emoji
 
 
 def _validate(emoji: dict[str, Any]) -> None:

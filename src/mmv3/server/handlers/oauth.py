@@ -23,7 +23,7 @@ _OAUTH = "/api/v3/oauth"
 FIELDS = {
     "id": gojson.STR, "creator_id": gojson.STR, "create_at": gojson.INT, "update_at": gojson.INT,
     "client_secret": gojson.STR, "name": gojson.STR, "description": gojson.STR, "icon_url": gojson.STR,
-    "callback_urls": "[]string", "homepage": gojson.STR, "is_trusted": gojson.BOOL,
+    "callback_urls": gojson.STR_LIST, "homepage": gojson.STR, "is_trusted": gojson.BOOL,
 }  # fmt: skip
 AUTHORIZED_CATEGORY = "oauth_app"  # the preference that marks an app as authorised by a user
 _DEFAULT_SCOPE = "user"
@@ -46,13 +46,7 @@ def _provider_enabled(ctx: Context, error: AppError | None = None) -> None:
 
 
 def _decode(ctx: Context) -> dict[str, Any]:
-    scalars = {name: kind for name, kind in FIELDS.items() if name != "callback_urls"}
-    app = webhooks.decode_model(ctx, scalars, "app")
-    urls = ctx.raw_json()[0].get("callback_urls")
-    if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
-        raise invalid_param("app")
-    app["callback_urls"] = list(urls or [])
-    return {name: app[name] for name in FIELDS}
+    return webhooks.decode_model(ctx, FIELDS, "app")
 
 
 def validate(app: dict[str, Any]) -> None:
