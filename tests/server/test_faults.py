@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from mmv3.ratelimit import HeldClock
 from mmv3.server.faults import FAULTS
 from mmv3.server.runner import running_server
 
@@ -20,6 +21,14 @@ from .api import PASSWORD, Api
 PING = "/api/v3/general/ping"
 RATE = {"rate_limit": "10/100"}
 TIGHT = {"rate_limit": "1/1"}  # Limit 2: the third quick request is denied
+
+
+def _held() -> HeldClock:
+    """The limiter's time held still: no token comes back between a case's requests, however
+    slow the machine is (the rate-limit cases count Remaining from request to request)."""
+    clock = HeldClock()
+    clock.hold()
+    return clock
 
 
 def _tokens(api: Api) -> tuple[str, str]:
@@ -176,9 +185,9 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
 def test_fault_breaks_its_rule_and_only_with_it(name: str) -> None:
     assert name in CASES, f"fault {name!r} has no case in tests/server/test_faults.py"
     arguments, rule_holds = CASES[name]
-    with running_server(bcrypt_cost=4, **arguments) as intact:
+    with running_server(bcrypt_cost=4, limiter_clock=_held(), **arguments) as intact:
         assert rule_holds(Api(intact.url)), f"the rule {name} breaks is already broken without the fault"
-    with running_server(bcrypt_cost=4, faults=(name,), **arguments) as faulty:
+    with running_server(bcrypt_cost=4, faults=(name,), limiter_clock=_held(), **arguments) as faulty:
         assert not rule_holds(Api(faulty.url)), f"--fault {name} does not break its rule"
 
 
