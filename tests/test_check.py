@@ -287,6 +287,13 @@ def test_the_example_ci_workflow_uses_real_options_and_files():
     root = Path(__file__).resolve().parent.parent
     workflow = yaml.safe_load((root / ".github/workflows/conformance.yml").read_text())
     steps = workflow["jobs"]["conformance"]["steps"]
+    serve = next(s["run"] for s in steps if "mmv3 serve" in s.get("run", ""))
+    serve_line = next(line for line in serve.splitlines() if line.strip().startswith("mmv3 serve"))
+    serve_words = shlex.split(
+        serve_line.split(">")[0].replace('"$MMV3_ADMIN"', "a").replace('"$MMV3_USER"', "u")
+    )
+    serve_args = build_parser().parse_args(serve_words[1:])
+    assert (serve_args.admin, serve_args.user) == ("a", "u"), "the example server makes no accounts"
     script = next(s["run"] for s in steps if "mmv3 check" in s.get("run", ""))
     line = script.replace("\\\n", " ").strip()
     words = shlex.split(line.replace("${{ github.run_id }}", "1"))

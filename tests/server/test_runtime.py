@@ -7,6 +7,7 @@ as a subprocess; the wire rules run against in-process servers (`running_server`
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import signal
@@ -41,6 +42,7 @@ class Served:
     proc: subprocess.Popen
     url: str
     stderr_path: Path
+    banner: str = ""  # what it printed up to its URL
 
     def stop(self, signum: int) -> tuple[int, str]:
         """Send `signum`, wait for the exit; (exit code, the rest of stdout)."""
@@ -70,15 +72,19 @@ def _first_line(stream, timeout: float) -> bytes:
 
 
 @contextmanager
-def serve(tmp_path: Path, *args: str) -> Iterator[Served]:
+def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
     stderr_path = tmp_path / f"serve-stderr-{time.monotonic_ns()}.txt"
     with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen([*SERVE, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr)
+        proc = subprocess.Popen([*SERVE, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, env=env)
     try:
-        line = _first_line(proc.stdout, 30)
-        found = re.search(rb"http://127\.0\.0\.1:\d+", line)
-        assert found, f"no URL printed: {line!r}; stderr: {stderr_path.read_text(errors='replace')[-2000:]}"
-        yield Served(proc, found.group().decode(), stderr_path)
+        banner = b""
+        while not (found := re.search(rb"http://127\.0\.0\.1:\d+", banner)):
+            line = _first_line(proc.stdout, 30)
+            if not line:
+                break
+            banner += line
+        assert found, f"no URL printed: {banner!r}; stderr: {stderr_path.read_text(errors='replace')[-2000:]}"
+        yield Served(proc, found.group().decode(), stderr_path, banner.decode())
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -88,6 +94,38 @@ def serve(tmp_path: Path, *args: str) -> Iterator[Served]:
 
 def run_serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SERVE, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_makes_the_accounts_it_is_asked_for(tmp_path: Path) -> None:
+    env = {**os.environ, "MMV3_ADMIN_PASSWORD": "Boss-pass-1", "MMV3_PASSWORD": "Worker-pass-1"}
+    db = str(tmp_path / "mmv3.db")
+    first = ("--db", db, "--user", "worker")  # a user first: the admin must still become system admin
+    with serve(tmp_path, *first, env=env) as served:
+        assert "user worker: created (the server's first account, kept a regular user)" in served.banner
+        served.stop(signal.SIGTERM)
+    with serve(tmp_path, "--db", db, "--admin", "boss", "--user", "worker", env=env) as served:
+        assert "admin boss: created, made system admin" in served.banner
+        assert "user worker: exists" in served.banner and "differs" not in served.banner
+        api = Api(served.url)
+        for name, password, admin in (("boss", "Boss-pass-1", True), ("worker", "Worker-pass-1", False)):
+            login = api.call("POST", "/api/v3/users/login", {"login_id": name, "password": password})
+            assert login.status_code == 200, login.text
+            assert ("system_admin" in login.json()["roles"]) is admin
+        served.stop(signal.SIGTERM)
+    missing = {k: v for k, v in env.items() if k != "MMV3_PASSWORD"}
+    result = subprocess.run(
+        [*SERVE, "--db", db, "--user", "worker"],
+        cwd=tmp_path,
+        env=missing,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "mmv3 serve: --user worker needs its password in the environment variable MMV3_PASSWORD"
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

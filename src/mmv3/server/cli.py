@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -33,11 +34,43 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-faults", action="store_true", help="list the fault switches and exit")
     parser.add_argument("--config", metavar="FILE", help="a Mattermost config.json to start from")
     parser.add_argument("--bcrypt-cost", type=int, default=10, help="bcrypt cost for passwords (default 10)")
+    accounts = parser.add_argument_group(
+        "accounts", "made on start when missing (the admin also made system admin), for mmv3 check and Locust"
+    )
+    accounts.add_argument(
+        "--admin", metavar="NAME", help="a system admin, password from --admin-password-env"
+    )
+    accounts.add_argument("--user", metavar="NAME", help="a regular user, password from --password-env")
+    accounts.add_argument(
+        "--admin-password-env", metavar="VAR", default="MMV3_ADMIN_PASSWORD",
+        help="variable holding the admin's password (default MMV3_ADMIN_PASSWORD, as mmv3 check)",
+    )  # fmt: skip
+    accounts.add_argument(
+        "--password-env", metavar="VAR", default="MMV3_PASSWORD",
+        help="variable holding the user's password (default MMV3_PASSWORD, as mmv3 check)",
+    )  # fmt: skip
 
 
 def _fail(message: str) -> int:
     print(f"mmv3 serve: {message}", file=sys.stderr)
     return 2
+
+
+def _accounts(args: argparse.Namespace) -> list:
+    """The accounts asked for, with their passwords from the environment (ValueError if missing)."""
+    from mmv3.server.accounts_on_start import Account
+
+    wanted = []
+    for role, name, variable in (
+        ("admin", args.admin, args.admin_password_env),
+        ("user", args.user, args.password_env),
+    ):
+        if name:
+            password = os.environ.get(variable, "")
+            if not password:
+                raise ValueError(f"--{role} {name} needs its password in the environment variable {variable}")
+            wanted.append(Account(role, name, password))
+    return wanted
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
@@ -46,6 +79,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
     if args.list_faults:
         print(describe())
         return 0
+    from mmv3.server.accounts_on_start import AccountError, ensure
     from mmv3.server.app import ReferenceServer
     from mmv3.server.config import Config, ConfigError, ServerOptions
     from mmv3.server.runner import RunningServer
@@ -68,10 +102,12 @@ def run_serve_command(args: argparse.Namespace) -> int:
             return _fail(f"--vary-by must be remote-addr or header:NAME, got {args.vary_by!r}")
         if not 4 <= args.bcrypt_cost <= 31:
             return _fail("--bcrypt-cost must be between 4 and 31")
+        accounts = _accounts(args)
         options = ServerOptions(db=args.db, bcrypt_cost=args.bcrypt_cost, faults=faults)
         app = ReferenceServer(config, options, vary_by_header=vary_header)
+        made = ensure(app, accounts)
         server = RunningServer(app, args.host, args.port)
-    except (UnknownFault, ValueError, ConfigError, StoreError) as exc:
+    except (UnknownFault, ValueError, ConfigError, StoreError, AccountError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
@@ -84,6 +120,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
     quota = config.quota
     limit = f"rate limit {quota.per_sec:g}/s burst {quota.max_burst}" if quota else "no rate limit"
     extra = f", faults: {', '.join(sorted(faults))}" if faults else ""
+    for line in made:
+        print(f"mmv3 serve: {line}", flush=True)
     print(
         f"mmv3 reference server (Mattermost 4.9 API v3) listening on {server.url} ({limit}{extra})",
         flush=True,
