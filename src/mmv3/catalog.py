@@ -82,7 +82,7 @@ class ExampleRequest:
         return f"{base_url.rstrip('/')}{self.path}{query}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Operation:
     operation_id: str
     method: str
@@ -117,6 +117,10 @@ class Operation:
     def key(self) -> str:
         """'METHOD template', the spelling used by routes.tsv and the corpus."""
         return f"{self.method} {self.template}"
+
+    def __repr__(self) -> str:
+        # Reports show a test's parameter by its repr (Allure): the route, not forty fields.
+        return self.key
 
     @property
     def session_required(self) -> bool:

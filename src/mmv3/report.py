@@ -5,8 +5,9 @@ does not ship: `INSTALL_COMMAND` (or `tox -e report-tools`) puts it under `.mmv3
 Allure 2 (`allure-commandline`) is not used: its single-file mode drops the history directory that
 its trend needs, where Allure 3 keeps the history in one file of its own.
 
-History: `<reports>/history/history.jsonl`, Allure 3's format, one line per generated report. Each
-generation reads it (the "Status dynamics" trend, each test's earlier outcomes) and appends the run
+History: `<reports>/history/<target>.jsonl`, one file per target (the run's `target` in run.json,
+made a file name), Allure 3's format, one line per generated report, so that a trend never mixes
+servers. Each generation reads it (the "Status dynamics" trend, each test's earlier outcomes) and appends the run
 it shows, keeping the newest `HISTORY_LIMIT`. A run whose report is built again replaces its own line,
 so a run is never counted twice in the trend.
 """
@@ -14,6 +15,7 @@ so a run is never counted twice in the trend.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -37,7 +39,7 @@ REPORTS_DIR = Path("reports")
 RUN_FILE = "run.json"
 RESULTS_DIR = "allure-results"
 REPORT_FILE = "report.html"
-HISTORY_FILE = Path("history") / "history.jsonl"
+HISTORY_DIR = Path("history")
 HISTORY_LIMIT = 10  # each point holds every test's outcome: ~1 MB per 500 tests inside the HTML
 TIMEOUT = 180.0
 
@@ -158,6 +160,29 @@ def reports_root_of(run_dir: Path) -> Path:
     return run_dir.parent if (run_dir / RUN_FILE).is_file() else run_dir
 
 
+def history_file(reports_root: Path, run_dir: Path) -> Path:
+    """The history of the run's target: `<reports_root>/history/<target>.jsonl`."""
+    target = ""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        target = str(json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("target") or "")
+    if not target:
+        target = _environment(run_dir / RESULTS_DIR).get("Target", "")
+        target = re.sub(r"\s*\(https?://127\.0\.0\.1:\d+\)$", "", target)  # an embedded server's port
+    slug = re.sub(r"[^a-z0-9]+", "-", target.lower()).strip("-")[:100] or "unknown-target"
+    return reports_root / HISTORY_DIR / f"{slug}.jsonl"
+
+
+def _environment(results_dir: Path) -> dict[str, str]:
+    """The `key=value` lines of Allure's environment.properties (escapes undone)."""
+    values: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in (results_dir / "environment.properties").read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.replace("\\ ", " ")] = value
+    return values
+
+
 def report_name(run_dir: Path) -> str:
     """`mmv3 <run id>`: also the key of the run's line in the history."""
     run_id = ""
@@ -272,7 +297,7 @@ def generate(
     root = Path(reports_root) if reports_root else reports_root_of(run_dir)
     executable = find_allure(allure)
     name = report_name(run_dir)
-    history = (root / HISTORY_FILE).resolve()
+    history = history_file(root, run_dir).resolve()
     earlier = forget_run(history, name) if history_limit else 0
     target = run_dir / REPORT_FILE
     with tempfile.TemporaryDirectory(prefix="mmv3-report-") as scratch:

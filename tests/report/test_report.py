@@ -22,6 +22,7 @@ from mmv3.report import (
     build_report,
     find_allure,
     find_run_dir,
+    history_file,
     run_report_command,
 )
 from tests.browser import missing_tool
@@ -195,7 +196,7 @@ def test_what_allure_is_given_and_the_report_written(tmp_path, fake_allure, monk
     record = json.loads(html.split("<pre>")[1].split("</pre>")[0])
     argv = record["argv"]
     assert argv[:2] == ["awesome", str((run / "allure-results").resolve())] and "--single-file" in argv
-    history = (tmp_path / "reports" / "history" / "history.jsonl").resolve()
+    history = (tmp_path / "reports" / "history" / "http-127-0-0-1-1.jsonl").resolve()  # the run's target
     assert record["config"] == {
         "name": "mmv3 20261127-010000",
         "historyPath": str(history),
@@ -206,7 +207,7 @@ def test_what_allure_is_given_and_the_report_written(tmp_path, fake_allure, monk
 
 def test_a_run_built_again_replaces_its_own_history_point(tmp_path, fake_allure) -> None:
     run = _run(tmp_path, "20261127-020000")
-    history = tmp_path / "reports" / "history" / "history.jsonl"
+    history = tmp_path / "reports" / "history" / "http-127-0-0-1-1.jsonl"
     history.parent.mkdir(parents=True)
     earlier = json.dumps({"uuid": "1", "name": "mmv3 20261127-010000", "timestamp": 1})
     itself = json.dumps({"uuid": "2", "name": "mmv3 20261127-020000", "timestamp": 2})
@@ -214,6 +215,27 @@ def test_a_run_built_again_replaces_its_own_history_point(tmp_path, fake_allure)
     build_report(run, allure=fake_allure)
     record = json.loads((run / "report.html").read_text().split("<pre>")[1].split("</pre>")[0])
     assert record["history"] == [earlier]  # the run's old point and the broken line are gone
+
+
+def test_each_target_has_a_history_of_its_own(tmp_path, fake_allure) -> None:
+    """Runs against two servers share a reports directory, never a trend."""
+    first = _run(tmp_path, "20261127-010000")
+    other = _run(tmp_path, "20261127-020000")
+    (other / "run.json").write_text(
+        json.dumps({"run_id": "20261127-020000", "target": "http://mm.example:8065"})
+    )
+    bare = _run(tmp_path, "20261127-030000", run_json=False)  # a plain suite run: its environment names it
+    (bare / "allure-results" / "environment.properties").write_text(
+        "Target=embedded mmv3 reference server (http://127.0.0.1:41234)\nSeed=1\n"
+    )
+    reports = tmp_path / "reports"
+    assert history_file(reports, first) == reports / "history" / "http-127-0-0-1-1.jsonl"
+    assert history_file(reports, other) == reports / "history" / "http-mm-example-8065.jsonl"
+    assert history_file(reports, bare) == reports / "history" / "embedded-mmv3-reference-server.jsonl"
+    build_report(first, allure=fake_allure)
+    build_report(other, allure=fake_allure)
+    record = json.loads((other / "report.html").read_text().split("<pre>")[1].split("</pre>")[0])
+    assert record["config"]["historyPath"] == str(history_file(reports, other).resolve())
 
 
 def test_history_limit_0_keeps_no_history(tmp_path, fake_allure) -> None:
@@ -265,7 +287,7 @@ def test_history_is_kept_and_fed_to_the_next_report(tmp_path) -> None:
         ["mmv3 20261127-010000", "current"],
         ["mmv3 20261127-010000", "mmv3 20261127-020000", "current"],
     ]
-    lines = (reports / "history" / "history.jsonl").read_text().splitlines()
+    lines = (reports / "history" / "http-127-0-0-1-1.jsonl").read_text().splitlines()
     assert [json.loads(line)["name"] for line in lines] == ["mmv3 20261127-020000", "mmv3 20261127-030000"]
     # building the newest run again does not count it twice
     build_report(reports / names[-1], reports, allure=allure, history_limit=2)

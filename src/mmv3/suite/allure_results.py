@@ -42,12 +42,19 @@ for _category in CATEGORIES:
 
 
 def label_marks(*, group: str, route: str, family: str, severity: str) -> list[pytest.MarkDecorator]:
-    """Labels as allure-pytest markers, so that even skipped tests carry them."""
+    """Labels as allure-pytest markers, so that even skipped tests carry them.
+
+    The suites tree reads family → route group → route (allure-pytest's default is the file
+    and module); the family's tag comes from its pytest marker, which allure-pytest turns into a
+    tag by itself.
+    """
     return [
         pytest.mark.allure_label(EPIC, label_type="epic"),
         pytest.mark.allure_label(group, label_type="feature"),
         pytest.mark.allure_label(route, label_type="story"),
-        pytest.mark.allure_label(family, label_type="tag"),
+        pytest.mark.allure_label(family, label_type="parentSuite"),
+        pytest.mark.allure_label(group, label_type="suite"),
+        pytest.mark.allure_label(route, label_type="subSuite"),
         pytest.mark.allure_label(severity, label_type="severity"),
     ]
 
