@@ -1,5 +1,8 @@
-"""Prints the fault -> caught-by table of tests/suite/test_faults.py at the end of the run
-(rows arrive as test properties, so this works on xdist workers too)."""
+"""Prints the fault -> caught-by table of tests/suite/test_faults.py at the end of the run.
+
+Rows arrive as test properties in the reports that xdist workers send the controller; this file
+sits at the top of `tests/` because the controller, which collects nothing, loads only the
+conftest files of the initial paths (a conftest in tests/suite/ never saw a report under -n 2)."""
 
 from __future__ import annotations
 
