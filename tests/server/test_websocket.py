@@ -60,11 +60,24 @@ def receive(conn: wsclient.WebSocket) -> dict:
 
 
 def request(conn: wsclient.WebSocket, seq: Any, action: Any, data: Any = None) -> dict:
+    """Send one request and return its reply (events that arrive meanwhile are passed over)."""
     message: dict[str, Any] = {"seq": seq, "action": action}
     if data is not None:
         message["data"] = data
     conn.send(json.dumps(message))
-    return receive(conn)
+    while "event" in (answer := receive(conn)):
+        pass
+    return answer
+
+
+def events_until(conn: wsclient.WebSocket, wanted: str) -> list[dict]:
+    """The events received up to and including the first `wanted` one (replies are passed over)."""
+    seen: list[dict] = []
+    while not seen or seen[-1]["event"] != wanted:
+        message = receive(conn)
+        if "event" in message:
+            seen.append(message)
+    return seen
 
 
 def status_of(world: World, user_id: str) -> str:

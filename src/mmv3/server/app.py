@@ -20,8 +20,8 @@ from werkzeug.wrappers import Request
 
 from mmv3 import ratelimit
 from mmv3.catalog import Catalog, Operation, load_catalog
+from mmv3.server import events, permissions
 from mmv3.server import handlers as _handlers  # noqa: F401  (registers every group's routes)
-from mmv3.server import permissions
 from mmv3.server.audits import client_ip
 from mmv3.server.config import Config, ServerOptions
 from mmv3.server.context import Context, Reply
@@ -61,6 +61,7 @@ class ReferenceServer:
         self._version_cache: tuple[int, str] | None = None
         self._fixed_request_id = new_id()
         self._routes: dict[tuple[str, str], tuple[Operation, dict[str, str]] | None] = {}
+        self.hub = events.Hub(self.store)  # the websocket connections, for published events
         self.log = ServerLog(clock=lambda: self.clock())
         self.log.info("Server is initializing...")
 
@@ -368,6 +369,9 @@ class ReferenceServer:
         return value
 
     def set_status(self, user_id: str, status: str, *, manual: bool) -> None:
+        """SetStatusOnline / SetStatusOffline / SaveAndBroadcastStatus: a manual status is not
+        overridden by an automatic one; `status_change` goes to the user when the status is not
+        "online", or when it becomes online."""
         if not user_id:
             return
         current = self.store.get("statuses", user_id)
@@ -378,6 +382,13 @@ class ReferenceServer:
             user_id,
             {"user_id": user_id, "status": status, "manual": manual, "last_activity_at": now_ms()},
         )
+        if status != "online" or current is None or current.get("status") != "online":
+            self.publish(
+                events.Event("status_change", {"status": status, "user_id": user_id}, user_id=user_id)
+            )
+
+    def publish(self, event: events.Event) -> None:
+        self.hub.publish(event)
 
 
 def _extract_token(request: Request) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mmv3.server import posts
+from mmv3.server import events, posts
 from mmv3.server.errors import AppError
 from mmv3.server.ids import new_id, now_ms
 
@@ -27,7 +27,9 @@ def system_post(
     post = posts.new_post(
         user["id"], channel["id"], message, type=kind, props={"username": user["username"], **props}
     )
-    return posts.save(ctx.store, post)
+    saved = posts.save(ctx.store, post)
+    events.posted(ctx, saved)
+    return saved
 
 
 def _members_changed(ctx: Context, channel_id: str) -> None:
@@ -106,6 +108,7 @@ def join_channel(ctx: Context, channel: dict[str, Any], user: dict[str, Any], *,
         if ctx.store.get("channel_members", f"{channel['id']}:{user['id']}"):
             return ctx.store.get("channel_members", f"{channel['id']}:{user['id']}")
         member = add_channel_member(ctx, channel, user, admin=admin)
+        events.user_added(ctx, channel, user["id"])
         if channel.get("type") in ("O", "P"):
             system_post(ctx, channel, user, "system_join_channel", f"{user['username']} joined the channel.")
     return member
@@ -133,7 +136,7 @@ def post_removed_from_channel(
         type="system_remove_from_channel",
         props={"removedUserId": removed["id"], "removedUsername": removed["username"]},
     )  # fmt: skip
-    posts.save(ctx.store, post)
+    events.posted(ctx, posts.save(ctx.store, post))
 
 
 def _active_member_count(ctx: Context, team_id: str) -> int:
@@ -216,6 +219,7 @@ def join_team(
         _join_default_channels(
             ctx, team, user, "channel_user channel_admin" if admin else "channel_user", requestor
         )
+    events.added_to_team(ctx, team["id"], user["id"])
     return member
 
 
@@ -231,6 +235,7 @@ def leave_team(ctx: Context, team: dict[str, Any], user: dict[str, Any], request
                 400,
                 "The user does not appear to be part of this team.",
             )
+        events.leave_team(ctx, team["id"], user["id"])  # before the membership goes: the leaver gets it too
         team_channels = {c["id"] for c in store.find("channels", team_id=team["id"])}
         for channel_member in store.find("channel_members", user_id=user["id"]):
             if channel_member["channel_id"] in team_channels:

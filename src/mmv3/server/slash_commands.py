@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mmv3.server import accounts, channels, files, memberships, posts, teams, webhooks
+from mmv3.server import accounts, channels, events, files, memberships, posts, teams, webhooks
 from mmv3.server.errors import AppError
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def create_post(ctx: Context, user_id: str, channel_id: str, message: str, **fie
         ctx.server.log.error(f"Failed to create the post of a slash command: {err.message}")
         return None
     webhooks.fire_outgoing(ctx, saved)
+    events.posted(ctx, saved)
     return saved
 
 

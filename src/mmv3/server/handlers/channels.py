@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import audits, channels, gojson, memberships, posts, sanitize
+from mmv3.server import audits, channels, events, gojson, memberships, posts, sanitize
 from mmv3.server.channels import DIRECT, GROUP, OPEN, PRIVATE
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError, forbidden, invalid_param
@@ -149,6 +149,7 @@ def create(ctx: Context) -> dict:
         memberships.system_post(
             ctx, channel, user, "system_join_channel", f"{user['username']} joined the channel."
         )
+    events.channel_created(ctx, channel, user["id"])
     _audit(ctx, channel)
     return sanitize.channel(ctx, channel)  # as saved: before the join post and the member's stamp
 
@@ -220,6 +221,8 @@ def view(ctx: Context) -> dict:
         raise AppError("store.sql_channel.update_last_viewed_at.app_error", 500)
     for cid in known:
         memberships.mark_viewed(ctx, cid, ctx.user_id)
+    if len(body["channel_id"]) == 26:
+        events.channel_viewed(ctx, ctx.user_id, body["channel_id"])
     return {"status": "OK"}
 
 
@@ -414,6 +417,7 @@ def leave(ctx: Context) -> dict:
     # Real 4.9 also writes "left the channel." for a caller who was never in it; only members leave here.
     if memberships.remove_channel_member(ctx, channel["id"], user["id"]):
         memberships.post_left_channel(ctx, user, channel)
+        events.user_removed(ctx, channel["id"], user["id"], user["id"])
     return {"id": channel["id"]}
 
 
@@ -441,6 +445,7 @@ def delete(ctx: Context) -> dict:
                     ctx.store.put(table, hook["id"], {**hook, "delete_at": now, "update_at": now})
         current = ctx.store.get("channels", channel["id"]) or channel
         ctx.store.put("channels", channel["id"], {**current, "delete_at": now, "update_at": now})
+    events.channel_deleted(ctx, channel)
     _audit(ctx, channel)
     return {"id": channel["id"]}
 
@@ -465,6 +470,7 @@ def add_member(ctx: Context) -> dict:
     if channel["type"] not in (OPEN, PRIVATE):
         raise AppError("api.channel.add_user_to_channel.type.app_error", 400)
     member = memberships.add_channel_member(ctx, channel, added)
+    events.user_added(ctx, channel, added["id"])
     _audit(ctx, channel, f" user_id={user_id}")
     adder = get_user(ctx, ctx.user_id)
     memberships.mark_viewed(ctx, channel["id"], adder["id"])
@@ -484,6 +490,7 @@ def remove_member(ctx: Context) -> dict:
     if channel["name"] == DEFAULT_CHANNEL:
         raise AppError("api.channel.remove.default.app_error", 400)
     memberships.remove_channel_member(ctx, channel["id"], user_id)
+    events.user_removed(ctx, channel["id"], user_id, ctx.user_id)
     removed = get_user(ctx, user_id)
     if user_id == ctx.user_id:
         memberships.post_left_channel(ctx, removed, channel)

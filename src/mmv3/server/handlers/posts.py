@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import memberships, post_search, posts, sanitize, webhooks
+from mmv3.server import events, memberships, post_search, posts, sanitize, webhooks
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError, forbidden, invalid_param
 from mmv3.server.routes import route
@@ -187,8 +187,10 @@ def create(ctx: Context) -> dict:
     saved = posts.save(ctx.store, post)
     posts.attach_files(ctx.store, saved)
     webhooks.fire_outgoing(ctx, saved)
+    events.posted(ctx, saved)
     if "from_webhook" not in saved["props"]:
         memberships.mark_viewed(ctx, saved["channel_id"], ctx.user_id)
+        events.channel_viewed(ctx, ctx.user_id, saved["channel_id"])
     return posts.public(saved)
 
 
@@ -223,7 +225,9 @@ def update(ctx: Context) -> dict:
     if edited:
         new["message"] = wanted["message"]
         new["hashtags"] = posts.parse_hashtags(wanted["message"])
-    return posts.public(posts.update(ctx.store, new, old, edited=edited))
+    updated = posts.update(ctx.store, new, old, edited=edited)
+    events.post_changed(ctx, "post_edited", updated)
+    return posts.public(updated)
 
 
 @route("GET", _POSTS + "/page/{offset}/{limit}")
@@ -282,6 +286,7 @@ def delete(ctx: Context) -> dict:
     if post["channel_id"] != channel_id:  # real 4.9 deletes first and refuses afterwards
         raise AppError("api.post.delete_post.permissions.app_error", 403)
     posts.delete(ctx.store, post)
+    events.post_changed(ctx, "post_deleted", post)
     return {"id": post_id}
 
 
@@ -326,7 +331,9 @@ def _set_pinned(ctx: Context, pinned: bool) -> dict:
     post_id = _id_param(ctx, "post_id", "postId")
     old = _live_or_404(ctx, post_id)
     _require(ctx, old["channel_id"], "read_channel")  # real 4.9 checks no permission at all
-    return posts.public(posts.update(ctx.store, dict(old, is_pinned=pinned), old))
+    updated = posts.update(ctx.store, dict(old, is_pinned=pinned), old)
+    events.post_changed(ctx, "post_edited", updated)
+    return posts.public(updated)
 
 
 @route("POST", _POST + "/pin")

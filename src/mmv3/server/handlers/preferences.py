@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mmv3.server import events
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError
 from mmv3.server.routes import route
@@ -98,6 +99,7 @@ def save(ctx: Context) -> bool:
     with ctx.store.transaction():  # all or nothing, as the real store's transaction
         for pref in prefs:
             ctx.store.put("preferences", _key(pref), pref)
+    events.preferences(ctx, "preferences_changed", ctx.user_id, prefs)
     return True
 
 
@@ -108,4 +110,5 @@ def delete(ctx: Context) -> dict:
     with ctx.store.transaction():
         for pref in prefs:
             ctx.store.delete("preferences", _key(pref))
+    events.preferences(ctx, "preferences_deleted", ctx.user_id, prefs)
     return {"status": "OK"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import posts, reactions
+from mmv3.server import events, posts, reactions
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError, forbidden, invalid_param
 from mmv3.server.routes import route
@@ -59,7 +59,9 @@ def save(ctx: Context) -> dict:
     reaction = _reaction_body(ctx)
     channel_id = _changed_by_self(ctx, reaction, "save_reaction", "add_reaction")
     _post_in(ctx, reaction["post_id"], channel_id, "save_reaction")
-    return reactions.save(ctx.store, reaction)
+    saved = reactions.save(ctx.store, reaction)
+    _publish(ctx, "reaction_added", saved)
+    return saved
 
 
 @route("POST", _POST + "/reactions/delete")
@@ -69,7 +71,14 @@ def delete(ctx: Context) -> dict:
     if posts.get_live(ctx.store, reaction["post_id"]) is None:  # the post's channel is not compared here
         raise posts.not_found()
     reactions.delete(ctx.store, reaction)
+    _publish(ctx, "reaction_removed", reaction)
     return {"status": "OK"}
+
+
+def _publish(ctx: Context, kind: str, reaction: dict) -> None:
+    post = posts.get_live(ctx.store, reaction["post_id"])  # has_reactions and update_at as changed
+    if post is not None:
+        events.reaction(ctx, kind, reaction, post)
 
 
 @route("GET", _POST + "/reactions")

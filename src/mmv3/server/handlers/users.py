@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from mmv3.server import accounts, audits, profile_images, sanitize
+from mmv3.server import accounts, audits, events, profile_images, sanitize
 from mmv3.server.clientconfig import client_config
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, forbidden, invalid_param
@@ -97,6 +97,7 @@ def create(ctx: Context) -> dict:
         from mmv3.server.memberships import join_team
 
         join_team(ctx, team, user)
+    events.new_user(ctx, user["id"])
     return sanitize.user_basic(ctx, user)
 
 

@@ -5,18 +5,21 @@ the same text/plain body then carrying the JSON AppError real 4.9 appends). Afte
 connection speaks Mattermost's protocol: a session from the upgrade request (header or cookie)
 or from an `authentication_challenge` action, the `hello` event once authenticated, and
 `{"status":"OK","seq_reply":n}` / `{"status":"FAIL",…}` replies. `get_statuses`,
-`get_statuses_by_ids` and `user_typing` are answered; the server broadcasts no other events.
+`get_statuses_by_ids` and `user_typing` are answered, and the events the server publishes
+(`mmv3.server.events`) reach the connections real 4.9 sends them to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from mmv3.server import websocket
+from mmv3.server import events, websocket
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError
 from mmv3.server.ids import now_ms
@@ -141,7 +144,15 @@ def _decode_request(message: bytes) -> dict[str, Any]:
 
 
 class _Conversation:
-    """One client's WebConn: authentication, the hello event, and replies to its requests."""
+    """One client's WebConn: authentication, the hello event, replies to its requests, and the
+    events the hub publishes to it.
+
+    Everything it sends goes through one bounded queue and one writer thread, as WebConn's Send
+    channel and writePump: a publisher never waits for a slow client, and a client whose queue
+    is full is disconnected (real 4.9 closes it too). Events are numbered in the order sent.
+    """
+
+    QUEUE = 256  # WebConn's Send channel
 
     def __init__(self, server: ReferenceServer, session: dict[str, Any] | None) -> None:
         self.server = server
@@ -149,16 +160,19 @@ class _Conversation:
         self.user_id = session["user_id"] if session else ""
         self.sequence = 0
         self.ws: websocket.WebSocket | None = None
+        self._outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue(self.QUEUE)
 
     def run(self, sock: socket.socket, rfile: BinaryIO) -> None:
         self.ws = websocket.WebSocket(sock, rfile)
+        writer = threading.Thread(target=self._write, name="mmv3-websocket-writer", daemon=True)
+        writer.start()
         hub = _hub(self.server)
         registered = False
         try:
             if self.user_id:
+                self._authenticated()
                 hub.register(self.server, self.user_id)
                 registered = True
-                self._hello()
             while (message := self.ws.receive()) is not None:
                 try:
                     request = _decode_request(message)
@@ -173,24 +187,54 @@ class _Conversation:
                     hub.register(self.server, self.user_id)
                     registered = True
         finally:
+            self.server.hub.remove(self)
+            with contextlib.suppress(queue.Full):
+                self._outbox.put_nowait(None)
+            writer.join(timeout=5)
             if registered:
                 hub.unregister(self.server, self.user_id)
 
     # -- sending ---------------------------------------------------------------------------
-    def _send(self, payload: dict[str, Any]) -> None:
-        assert self.ws is not None
-        self.ws.send_text(json.dumps(payload, separators=(",", ":")))
+    def deliver(self, event: events.Event) -> None:
+        """Called by the hub from any thread."""
+        self._queue("event", event)
 
-    def _hello(self) -> None:
-        self._send(
+    def _queue(self, kind: str, item: Any) -> None:
+        try:
+            self._outbox.put_nowait((kind, item))
+        except queue.Full:
+            assert self.ws is not None
+            self.ws.drop()
+
+    def _write(self) -> None:
+        assert self.ws is not None
+        while (entry := self._outbox.get()) is not None:
+            kind, item = entry
+            if kind == "event":
+                text = item.wire(self.sequence)  # published events: 4.9's precomputed JSON
+                self.sequence += 1
+            elif kind == "hello":
+                text = json.dumps({**item, "seq": self.sequence}, separators=(",", ":"))
+                self.sequence += 1
+            else:
+                text = json.dumps(item, separators=(",", ":"))
+            if not self.ws.send_text(text):
+                return
+
+    def _send(self, payload: dict[str, Any]) -> None:
+        self._queue("reply", payload)
+
+    def _authenticated(self) -> None:
+        """The hello event, then the events published from now on."""
+        self._queue(
+            "hello",
             {
                 "event": "hello",
                 "data": {"server_version": self.server.version_id()},
                 "broadcast": {"omit_users": None, "user_id": self.user_id, "channel_id": "", "team_id": ""},
-                "seq": self.sequence,
-            }
+            },
         )
-        self.sequence += 1
+        self.server.hub.add(self)
 
     def _reply(self, seq: int, data: dict[str, Any] | None = None) -> None:
         reply: dict[str, Any] = {"status": "OK"}
@@ -224,7 +268,16 @@ class _Conversation:
             if not isinstance(channel_id, str) or len(channel_id) != 26:
                 self._invalid(seq, "channel_id")
             else:
-                self._reply(seq)  # the typing event goes to nobody: the server broadcasts nothing
+                parent_id = data.get("parent_id")
+                typing = {
+                    "parent_id": parent_id if isinstance(parent_id, str) else "",
+                    "user_id": self.user_id,
+                }
+                event = events.Event(
+                    "typing", typing, channel_id=channel_id, omit_users=frozenset({self.user_id})
+                )
+                self.server.publish(event)
+                self._reply(seq)
         elif action == "get_statuses":
             self._reply(seq, {s["user_id"]: s["status"] for s in self.server.store.all("statuses")})
         elif action == "get_statuses_by_ids":
@@ -241,7 +294,7 @@ class _Conversation:
         if session is None:
             return False
         self.token, self.user_id = session["token"], session["user_id"]
-        self._hello()
+        self._authenticated()
         self._reply(seq)
         return True
 
