@@ -279,12 +279,16 @@ def test_dead_target_exit_4(tmp_path):
 def test_load_run_breaching_a_threshold_exits_3_with_junit(tmp_path):
     strict = tmp_path / "strict.yaml"
     strict.write_text("latency_ms:\n  Aggregated: {p50: 0}\n")  # no real server answers in 0 ms
+    # Two accounts: provisioning (and its wait for a full bucket) must leave the 8 s time to send,
+    # or the run is empty (exit 9), not a breach.
     done = mmv3_check(
-        "--families", "headers", "--load", "Poster", "--load-time", "4s", "--load-users", "2",
+        "--families", "headers", "--load", "Poster", "--load-time", "8s", "--load-users", "2",
         "--thresholds", str(strict), "--reports", str(tmp_path / "r"),
+        env={"MMV3_POOL_SIZE": "2"},
     )  # fmt: skip
     assert done.returncode == exitcodes.THRESHOLDS_BREACHED, done.stdout + done.stderr
     run_dir = only_run_dir(tmp_path / "r")
+    assert json.loads((run_dir / "load" / "summary.json").read_text())["locust"]["requests"] > 0
     suite = ET.parse(run_dir / "junit-load.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1", ET.tostring(suite)
     assert (run_dir / "load" / "summary.json").is_file()

@@ -38,7 +38,8 @@ class Tally:
         total = sum(self.skipped.values())
         reasons = "; ".join(f"{count} × {reason}" for reason, count in self.skipped.most_common(3))
         more = f"; {len(self.skipped) - 3} more reasons" if len(self.skipped) > 3 else ""
-        return f"{LINE_PREFIX}all {total} selected checks were skipped ({reasons}{more})"
+        what = "the 1 selected check was" if total == 1 else f"all {total} selected checks were"
+        return f"{LINE_PREFIX}{what} skipped ({reasons}{more})"
 
 
 def _reason(longrepr: Any) -> str:
@@ -47,6 +48,8 @@ def _reason(longrepr: Any) -> str:
 
 
 def exit_status(tally: Tally, exitstatus: int) -> tuple[int, str | None]:
-    """The session's exit status: NOTHING_JUDGED instead of 0 when nothing was judged."""
+    """The session's exit status (NOTHING_JUDGED instead of 0 when nothing was judged) and its
+    line; the tally starts afresh for another session in this process."""
     line = tally.nothing_judged() if int(exitstatus) == 0 else None
+    tally.__init__()  # type: ignore[misc]
     return (int(ExitCode.NOTHING_JUDGED), line) if line else (int(exitstatus), None)
