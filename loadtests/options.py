@@ -33,17 +33,21 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def load(options: Any) -> tuple[Settings, Thresholds | None]:
-    """The settings and thresholds from Locust's options (SettingsError / ThresholdsError)."""
-    settings = Settings.from_namespace(options)
-    return settings, Thresholds.load(settings.thresholds) if settings.thresholds else None
+def load(options: Any, *, worker: bool = False) -> tuple[Settings, Thresholds | None]:
+    """The settings and thresholds from Locust's options (SettingsError / ThresholdsError). A
+    worker reads no master-only option (the admin, the thresholds file, the reports...): the
+    master checks those, and its options replace the worker's with every spawn message."""
+    settings = Settings.from_namespace(options, worker=worker)
+    if worker or not settings.thresholds:
+        return settings, None
+    return settings, Thresholds.load(settings.thresholds)
 
 
 @events.init.add_listener
 def read_settings(environment: Any, **_kwargs: Any) -> None:
     options = environment.parsed_options
     try:
-        settings, thresholds = load(options)
+        settings, thresholds = load(options, worker=bool(getattr(options, "worker", False)))
     except (SettingsError, ThresholdsError) as exc:
         _fail(str(exc))
     state = RunState(environment, settings)

@@ -16,6 +16,7 @@ from mmv3.load.arrivals import ArrivalSchedule
 from mmv3.load.population import Population, PopulationError, provision, read_pool_csv
 from mmv3.load.settings import Settings, SettingsError
 from mmv3.load.thresholds import ThresholdsError
+from mmv3.load.vacuity import EXIT_PROVISIONING
 
 import options
 from state import RunState, current, logger
@@ -25,6 +26,7 @@ RATE_MESSAGE = "mmv3_rate"
 # Arrival schedules start this long after provisioning: time for the users to spawn and log in
 # (and for the workers to get their slice), so that the first slots are not missed.
 SCHEDULE_LEAD = 1.0
+EXIT_USAGE = 2  # a bad option in the web UI's form (as at start-up)
 
 
 @events.init.add_listener
@@ -82,7 +84,7 @@ def provision_run(environment: Any, **_kwargs: Any) -> None:
     state = current(environment)
     if state.is_worker:
         try:  # the master's options came with its spawn message
-            state.settings = Settings.from_namespace(environment.parsed_options)
+            state.settings = Settings.from_namespace(environment.parsed_options, worker=True)
         except SettingsError as exc:
             logger.error("%s", exc)
         return
@@ -91,7 +93,7 @@ def provision_run(environment: Any, **_kwargs: Any) -> None:
     try:  # the web UI's form may have changed the options since start-up
         state.settings, state.thresholds = options.load(environment.parsed_options)
     except (SettingsError, ThresholdsError) as exc:
-        _abort(environment, state, str(exc))
+        _abort(environment, state, str(exc), EXIT_USAGE)
         return
     settings = state.settings
     started = time.monotonic()
@@ -107,7 +109,7 @@ def provision_run(environment: Any, **_kwargs: Any) -> None:
             log=logger.info,
         )
     except (PopulationError, ValueError) as exc:
-        _abort(environment, state, f"provisioning failed: {exc}")
+        _abort(environment, state, f"provisioning failed: {exc}", EXIT_PROVISIONING)
         return
     logger.info(
         "provisioned %d account(s) in %d team(s) with %d requests in %.1f s (%.1f s waiting for a full bucket)",
@@ -164,11 +166,11 @@ def _distribute(environment: Any, state: RunState, population: Population, rate:
         )
 
 
-def _abort(environment: Any, state: RunState, message: str) -> None:
+def _abort(environment: Any, state: RunState, message: str, code: int) -> None:
     logger.error("%s", message)
     state.failure = message
     state.population = None
     state.population_ready.set()
-    environment.process_exit_code = 2
+    environment.process_exit_code = code
     headless = bool(getattr(environment.parsed_options, "headless", False))
     gevent.spawn_later(0.1, environment.runner.quit if headless else environment.runner.stop)

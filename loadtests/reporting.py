@@ -3,8 +3,9 @@ locust_stats.csv, PNG plots), Allure results, thresholds and the exit code.
 
 Headless runs are reported when Locust quits (the master has the workers' last reports by
 then); runs driven from the web UI when they stop. Exit codes: 3 = a threshold was breached
-(one line per breach on stderr), 2 = provisioning failed; with a thresholds file a run without
-breach exits 0, otherwise Locust's own rule applies (1 when any request failed).
+(one line per breach on stderr); 9, 10, 11 = the run tested nothing or lost workers (one line
+each, mmv3.load.vacuity); 6 = provisioning failed; with a thresholds file a run without breach
+exits 0, otherwise Locust's own rule applies (1 when any request failed).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from typing import Any
 from locust import events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from mmv3 import redact
-from mmv3.load import plots
+from mmv3.load import plots, vacuity
 from mmv3.load.accounting import THROTTLED
 from mmv3.load.allure_results import Result, write_results
 from mmv3.load.arrivals import Lateness
 from mmv3.load.oracle import OracleReport, evaluate
 from mmv3.load.probe import retry_after_probe
 from mmv3.load.thresholds import EXIT_BREACH, EntryStats, RunStats, breach_lines, check
+
+import workers
 
 from state import RunState, current, logger
 
@@ -115,6 +118,16 @@ def finalize(environment: Any, reason: str) -> dict[str, Any] | None:
         )
     stats = run_stats(environment, state)
     outcomes = check(state.thresholds, stats, oracle) if state.thresholds is not None else []
+    workers.last_look(environment)
+    problems = vacuity.problems(
+        sent=max(environment.runner.stats.total.num_requests, state.accounting.totals()["offered"]),
+        seconds=(state.stopped_at - state.started_at) if state.started_at else None,
+        expected=settings.expected,
+        oracle=oracle,
+        thresholds_file=settings.thresholds if state.thresholds is not None else None,
+        outcomes=outcomes,
+        worker_problems=list(state.worker_problems.values()),
+    )
 
     run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +146,7 @@ def finalize(environment: Any, reason: str) -> dict[str, Any] | None:
             first_429_after=oracle.first_429_after,
         )
     summary = _summary(environment, state, reason, oracle, stats, outcomes, files)
+    summary["problems"] = [p.to_dict() for p in problems]
     summary_path = run_dir / SUMMARY
     text = json.dumps(summary, indent=1, default=str)
     summary_path.write_text(redact.literal(text, _secrets(state)), encoding="utf-8")
@@ -142,8 +156,13 @@ def finalize(environment: Any, reason: str) -> dict[str, Any] | None:
     if settings.allure_dir is not None:
         _allure(settings.allure_dir, state, oracle, outcomes, files, environment.host or "")
     _console(state, summary, oracle, outcomes, summary_path)
-    if state.thresholds is not None and environment.process_exit_code != 2:
-        environment.process_exit_code = EXIT_BREACH if any(o.breached for o in outcomes) else 0
+    for problem in problems:
+        print(problem.line, file=sys.stderr, flush=True)
+    # None: Locust's own rule (1 when a request failed); each run of the web UI decides anew.
+    breach = None
+    if state.thresholds is not None:
+        breach = EXIT_BREACH if any(o.breached for o in outcomes) else 0
+    environment.process_exit_code = vacuity.exit_code(problems, breach)
     return summary
 
 
@@ -214,7 +233,8 @@ def _summary(
             "throttled_rows": sum(e.requests for e in stats.entries if e.method == THROTTLED),
         },
         "arrivals": late.to_dict() if late is not None else None,
-        "workers": state.distribution or None,
+        "workers": [dict(w, requests=state.offered_by_worker.get(w["worker"], 0)) for w in state.distribution]
+        or None,
         "oracle": oracle.to_dict(),
         "thresholds": None
         if state.thresholds is None

@@ -28,6 +28,7 @@ class RunState:
         self.budget: int | None = None  # requests this process may still send (None = no bound)
         self.run_number = 0
         self.started_at: float | None = None
+        self.started_monotonic: float | None = None  # when the master's run began (workers.py)
         self.stopped_at: float | None = None
         self.finalized_run = 0
         self.retry_probe: dict[str, Any] | None = None
@@ -37,6 +38,10 @@ class RunState:
         self.offered_total = 0  # requests reported by the workers (master)
         self.lateness_by_worker: dict[str, dict[str, float]] = {}
         self.distribution: list[dict[str, Any]] = []  # what each worker got (master)
+        self.offered_by_worker: dict[str, int] = {}  # requests each worker reported (master)
+        self.workers_in_run: set[str] = set()  # the workers that took part (master, workers.py)
+        self.worker_problems: dict[str, str] = {}  # worker id -> what went wrong with it (master)
+        self.watching_workers = False
         self.on_budget_spent: Any = None  # called once when `budget` reaches 0
         self.thresholds: Any = None
         self._accounts = itertools.count()
@@ -82,6 +87,9 @@ class RunState:
         self.offered_total = 0
         self.lateness_by_worker = {}
         self.distribution = []
+        self.offered_by_worker = {}
+        self.workers_in_run = set()
+        self.worker_problems = {}
         self._accounts = itertools.count()
 
 

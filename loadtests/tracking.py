@@ -89,7 +89,9 @@ def receive(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     state.accounting.merge(delta, source=state.source_for(host))
     if LATENESS_KEY in data:
         state.lateness_by_worker[client_id] = data[LATENESS_KEY]
-    state.offered_total += sum(int(row[1]) for row in delta.get("seconds", []))
+    offered = sum(int(row[1]) for row in delta.get("seconds", []))
+    state.offered_total += offered
+    state.offered_by_worker[client_id] = state.offered_by_worker.get(client_id, 0) + offered
     limit = state.settings.max_requests
     if (
         limit

@@ -73,6 +73,20 @@ def test_exit_codes_are_distinct_and_described():
     assert set(codes) == set(exitcodes.DESCRIPTIONS)
 
 
+def test_a_run_that_judged_nothing_is_folded_into_its_own_code():
+    from mmv3.load import vacuity
+    from mmv3.suite.preflight import ExitCode
+
+    assert check._PYTEST_EXITS[ExitCode.NOTHING_JUDGED] == exitcodes.NOTHING_JUDGED
+    for code in (vacuity.EXIT_EMPTY, vacuity.EXIT_NOTHING_JUDGED, vacuity.EXIT_WORKERS):
+        assert check._LOCUST_EXITS[code] == exitcodes.NOTHING_JUDGED
+    assert check._LOCUST_EXITS[vacuity.EXIT_PROVISIONING] == exitcodes.CREDENTIALS
+    # a vacuous step outranks findings (they may be all the run had), not a broken target
+    vacuous = check.Step("load", mapped=exitcodes.NOTHING_JUDGED)
+    assert check.overall([check.Step("conformance", mapped=exitcodes.CONFORMANCE_FAILED), vacuous]) == 9
+    assert check.overall([check.Step("conformance", mapped=exitcodes.CREDENTIALS), vacuous]) == 6
+
+
 MATRIX = {
     "families": {"auth": {"passed": 3, "failed": 1}, "headers": {"passed": 2}},
     "routes": {
@@ -265,12 +279,16 @@ def test_dead_target_exit_4(tmp_path):
 def test_load_run_breaching_a_threshold_exits_3_with_junit(tmp_path):
     strict = tmp_path / "strict.yaml"
     strict.write_text("latency_ms:\n  Aggregated: {p50: 0}\n")  # no real server answers in 0 ms
+    # Two accounts: provisioning (and its wait for a full bucket) must leave the 8 s time to send,
+    # or the run is empty (exit 9), not a breach.
     done = mmv3_check(
-        "--families", "headers", "--load", "Poster", "--load-time", "4s", "--load-users", "2",
+        "--families", "headers", "--load", "Poster", "--load-time", "8s", "--load-users", "2",
         "--thresholds", str(strict), "--reports", str(tmp_path / "r"),
+        env={"MMV3_POOL_SIZE": "2"},
     )  # fmt: skip
     assert done.returncode == exitcodes.THRESHOLDS_BREACHED, done.stdout + done.stderr
     run_dir = only_run_dir(tmp_path / "r")
+    assert json.loads((run_dir / "load" / "summary.json").read_text())["locust"]["requests"] > 0
     suite = ET.parse(run_dir / "junit-load.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1", ET.tostring(suite)
     assert (run_dir / "load" / "summary.json").is_file()
@@ -308,3 +326,27 @@ def test_the_example_ci_workflow_uses_real_options_and_files():
     from mmv3.report import ALLURE_VERSION
 
     assert f"allure@{ALLURE_VERSION}" in json.dumps(steps), "the workflow installs another Allure CLI"
+
+
+@pytest.mark.slow
+def test_nothing_judged_by_either_step_exits_9(tmp_path):
+    """`--families ratelimit` against a server that does not rate-limit judges nothing; so does a
+    load run whose thresholds ask only the (idle) rate-limit oracle. One line each, exit 9."""
+    ratelimit_only = tmp_path / "ratelimit-only.yaml"
+    ratelimit_only.write_text("ratelimit:\n  burst_within: 2\n  oracle: all\n")
+    with running_server() as server:
+        env = _accounts(server.url)
+        done = mmv3_check(
+            "--base-url", server.url, "--families", "ratelimit", "-n", "0",
+            "--load", "Poster", "--load-time", "4s", "--load-users", "2",
+            "--thresholds", str(ratelimit_only), "--reports", str(tmp_path / "r"),
+            env=env,
+        )  # fmt: skip
+    assert done.returncode == exitcodes.NOTHING_JUDGED, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors[0].startswith("mmv3 check: conformance: nothing judged: all "), errors
+    assert "selected checks were skipped" in errors[0]
+    assert errors[1].startswith("mmv3 check: load: nothing judged: every threshold of"), errors
+    assert len(errors) == 2 and "Traceback" not in done.stdout + done.stderr
+    run = json.loads((only_run_dir(tmp_path / "r") / check.RUN_FILE).read_text())
+    assert [s["exit_code"] for s in run["steps"]] == [16, 10]

@@ -43,9 +43,21 @@ _PYTEST_EXITS = {
     13: exitcodes.CREDENTIALS,
     14: exitcodes.CREDENTIALS,
     15: exitcodes.INTERNAL,
+    16: exitcodes.NOTHING_JUDGED,  # every selected check skipped (mmv3.suite.judged)
 }
-# Locust run by loadtests/locustfile.py: 3 = a threshold breached, 2 = bad option or provisioning.
-_LOCUST_EXITS = {0: exitcodes.OK, 1: exitcodes.THRESHOLDS_BREACHED, 3: exitcodes.THRESHOLDS_BREACHED}
+# Locust run by loadtests/locustfile.py: 3 = a threshold breached, 2 = bad option, 6 = provisioning
+# failed, 9 / 10 / 11 = no request sent / nothing judged / workers lost (mmv3.load.vacuity).
+_LOCUST_EXITS = {
+    0: exitcodes.OK,
+    1: exitcodes.THRESHOLDS_BREACHED,
+    3: exitcodes.THRESHOLDS_BREACHED,
+    6: exitcodes.CREDENTIALS,
+    9: exitcodes.NOTHING_JUDGED,
+    10: exitcodes.NOTHING_JUDGED,
+    11: exitcodes.NOTHING_JUDGED,
+}
+# The one line each of those Locust exits prints (the last one names the step).
+_LOCUST_LINE = r"mmv3:? ((?:provisioning failed|empty run|nothing judged|workers): .*)"
 # When several things went wrong, the most fundamental one names the run.
 _PRECEDENCE = (
     exitcodes.USAGE,
@@ -54,6 +66,7 @@ _PRECEDENCE = (
     exitcodes.UNREACHABLE,
     exitcodes.NOT_V3,
     exitcodes.CREDENTIALS,
+    exitcodes.NOTHING_JUDGED,
     exitcodes.CONFORMANCE_FAILED,
     exitcodes.THRESHOLDS_BREACHED,
     exitcodes.INTERRUPTED,
@@ -353,7 +366,9 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         )
     else:
         step.mapped = _PYTEST_EXITS.get(code, exitcodes.INTERNAL)
-        if code >= 10:
+        if step.mapped == exitcodes.NOTHING_JUDGED:
+            step.message = _last_line(log, r"mmv3 (nothing judged: .*)") or "nothing was judged"
+        elif code >= 10:
             step.message = _last_line(log, r"mmv3 preflight: (.*)") or f"preflight failed ({code})"
         elif step.mapped in (exitcodes.INTERNAL, exitcodes.USAGE):
             step.message = _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$") + f" (pytest exit {code}; see {log})"
@@ -381,7 +396,7 @@ def run_load(run: CheckRun, load_time: float, timeout: float, target: str | None
         "--mmv3-allure-dir", str(run.allure_dir), args.load,
     ]  # fmt: skip
     if target:
-        command[4:4] = ["--host", target]
+        command[5:5] = ["--host", target]  # after `-f locustfile.py`
     env = _child_env(run)
     if args.admin:
         env["MMV3_ADMIN"] = args.admin
@@ -396,6 +411,8 @@ def run_load(run: CheckRun, load_time: float, timeout: float, target: str | None
         step.mapped = _LOCUST_EXITS.get(code, exitcodes.INTERNAL)
         if step.mapped == exitcodes.INTERNAL:
             step.message = f"Locust ended with {code} (see {log})"
+        elif code not in (0, 1, 3):
+            step.message = _last_line(log, _LOCUST_LINE) or f"Locust ended with {code} (see {log})"
     summary = load_summary(run.load_dir)
     if summary is None and step.mapped in (exitcodes.OK, exitcodes.THRESHOLDS_BREACHED):
         step.mapped, step.message = exitcodes.INTERNAL, f"the load run wrote no summary (see {log})"
@@ -543,7 +560,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     print(f"mmv3 check: {redact.url(target)} → {run.run_dir}", flush=True)
     step = run_conformance(run, max(1.0, deadline - time.monotonic()))
     run.steps.append(step)
-    reachable = step.mapped in (exitcodes.OK, exitcodes.CONFORMANCE_FAILED)
+    reachable = step.mapped in (exitcodes.OK, exitcodes.CONFORMANCE_FAILED, exitcodes.NOTHING_JUDGED)
     if args.load and reachable:
         # Locust needs its own bound: the run's length plus provisioning, probe and reports.
         bound = min(load_time + 120.0, max(1.0, deadline - time.monotonic()))

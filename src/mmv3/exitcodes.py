@@ -16,6 +16,9 @@ NOT_V3 = 5  # the target answers, but not as a Mattermost v3 server (HTML, garba
 CREDENTIALS = 6  # login refused, the admin is no system admin, or the test data could not be created
 TOOL_MISSING = 7  # a tool the job needs is not installed (the Allure CLI for `mmv3 report`, Locust)
 INTERNAL = 8  # mmv3 itself failed (a crash of pytest or Locust, the embedded server did not start)
+NOTHING_JUDGED = (
+    9  # every selected check skipped, or the load run sent nothing / judged nothing / lost workers
+)
 INTERRUPTED = 130  # Ctrl-C
 
 DESCRIPTIONS = {
@@ -28,5 +31,6 @@ DESCRIPTIONS = {
     CREDENTIALS: "credentials rejected or provisioning failed",
     TOOL_MISSING: "a required tool is not installed",
     INTERNAL: "mmv3 internal failure",
+    NOTHING_JUDGED: "nothing was judged (every check skipped, or an empty or broken load run)",
     INTERRUPTED: "interrupted",
 }

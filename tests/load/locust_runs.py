@@ -72,6 +72,68 @@ def locust(
     env: dict[str, str] | None = None,
 ) -> Run:
     """One headless run (reports under `workdir`); every run is bounded by the caller's -t."""
+    full, environment = _headless(workdir, args, host, run_name, locustfile, env)
+    reports, allure = workdir / "reports", workdir / "allure-results"
+    done = subprocess.run(full, cwd=workdir, env=environment, capture_output=True, text=True, timeout=timeout)
+    return Run(done.returncode, done.stdout, done.stderr, workdir, reports / run_name, allure)
+
+
+@dataclass
+class Running:
+    """A headless run started in the background (`spawn_locust`): its stderr goes to a file that
+    can be read while it runs."""
+
+    process: subprocess.Popen
+    workdir: Path
+    run_name: str
+    stderr_path: Path
+
+    def stderr_so_far(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def finish(self, timeout: float = 120) -> Run:
+        try:
+            stdout, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            stdout, _ = self.process.communicate()
+            raise
+        reports = self.workdir / "reports"
+        return Run(
+            self.process.returncode,
+            stdout,
+            self.stderr_so_far(),
+            self.workdir,
+            reports / self.run_name,
+            self.workdir / "allure-results",
+        )
+
+
+def spawn_locust(
+    workdir: Path,
+    *args: str,
+    host: str | None = None,
+    run_name: str = "run",
+    env: dict[str, str] | None = None,
+) -> Running:
+    """`locust(...)` in the background; end it with `.finish()` (bounded by the caller's -t)."""
+    full, environment = _headless(workdir, args, host, run_name, None, env)
+    stderr_path = workdir / f"{run_name}.stderr"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            full, cwd=workdir, env=environment, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+    return Running(process, workdir, run_name, stderr_path)
+
+
+def _headless(
+    workdir: Path,
+    args: tuple[str, ...],
+    host: str | None,
+    run_name: str,
+    locustfile: str | None,
+    env: dict[str, str] | None,
+) -> tuple[list[str], dict[str, str]]:
     reports, allure = workdir / "reports", workdir / "allure-results"
     full = command(
         "--headless",
@@ -89,8 +151,7 @@ def locust(
         full += ["--host", host]
     environment = clean_environment()
     environment.update(env or {})
-    done = subprocess.run(full, cwd=workdir, env=environment, capture_output=True, text=True, timeout=timeout)
-    return Run(done.returncode, done.stdout, done.stderr, workdir, reports / run_name, allure)
+    return full, environment
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from mmv3.load.vacuity import EXIT_PROVISIONING
 from mmv3.server import running_server
 from tests.load.locust_runs import POST, locust
 
@@ -99,16 +100,17 @@ def test_request_budget_ends_the_run_and_late_arrivals_are_warned(tmp_path) -> N
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["--mmv3-expect", "fast"], "mmv3: --mmv3-expect: rate limit must look like PERSEC/BURST"),
-        (["--mmv3-thresholds", "missing.yaml"], "mmv3: missing.yaml: cannot read"),
-        (["--mmv3-pool-size", "1"], "mmv3: provisioning failed: creating account"),  # nobody listens on :9
+        (["--mmv3-expect", "fast"], "mmv3: --mmv3-expect: rate limit must look like PERSEC/BURST", 2),
+        (["--mmv3-thresholds", "missing.yaml"], "mmv3: missing.yaml: cannot read", 2),
+        # nobody listens on :9: provisioning fails, with the code of its own
+        (["--mmv3-pool-size", "1"], "mmv3: provisioning failed: creating account", EXIT_PROVISIONING),
     ],
 )
-def test_bad_options_are_one_line(tmp_path, args: list[str], message: str) -> None:
+def test_bad_options_are_one_line(tmp_path, args: list[str], message: str, code: int) -> None:
     run = locust(tmp_path, "Poster", "-t", "5s", *args, host="http://127.0.0.1:9", timeout=60)
-    assert run.returncode == 2, run.describe()
+    assert run.returncode == code, run.describe()
     assert message in run.stderr
     assert "Traceback" not in run.stderr
     assert not (run.run_dir / "summary.json").exists()

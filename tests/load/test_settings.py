@@ -107,3 +107,23 @@ def test_the_readme_documents_every_option() -> None:
     readme = (REPO / "loadtests" / "README.md").read_text()
     missing = [o.flag for o in OPTIONS if f"`{o.flag}" not in readme or f"`{o.env}`" not in readme]
     assert not missing
+
+
+def test_a_worker_neither_reads_nor_checks_master_only_options() -> None:
+    """The master checks them and sends its options with every spawn message: a worker whose
+    environment holds only the exported password (the master has --mmv3-admin) must start."""
+    shell = namespace(mmv3_admin_password="exported", mmv3_thresholds="only-on-the-master.yaml")
+    with pytest.raises(SettingsError, match="go together"):
+        Settings.from_namespace(shell)
+    worker = Settings.from_namespace(shell, worker=True)
+    assert worker.admin is None and worker.thresholds == ""
+    master_only = {o.flag for o in OPTIONS if o.master_only}
+    assert {"--mmv3-admin", "--mmv3-admin-password", "--mmv3-thresholds", "--mmv3-expect"} <= master_only
+    # what the users of a worker use is still read there
+    assert not master_only & {
+        "--mmv3-wait",
+        "--mmv3-retry-after",
+        "--mmv3-seed",
+        "--mmv3-throttled-as-failure",
+    }
+    assert Settings.from_namespace(namespace(mmv3_wait="1-2"), worker=True).wait == (1.0, 2.0)

@@ -35,6 +35,7 @@ class Option:
     flag_only: bool = False  # a switch (store_true)
     choices: tuple[str, ...] | None = None
     per_run: bool = True  # False: read once at start-up, so not offered in the web UI's form
+    master_only: bool = False  # used on the master only: a worker neither reads nor checks it
 
     @property
     def dest(self) -> str:
@@ -42,26 +43,45 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--mmv3-admin", "MMV3_ADMIN", "", "system admin login that provisions the run (optional)"),
     Option(
-        "--mmv3-admin-password", "MMV3_ADMIN_PASSWORD", "", "its password (prefer the variable)", secret=True
+        "--mmv3-admin",
+        "MMV3_ADMIN",
+        "",
+        "system admin login that provisions the run (optional)",
+        master_only=True,
+    ),
+    Option(
+        "--mmv3-admin-password",
+        "MMV3_ADMIN_PASSWORD",
+        "",
+        "its password (prefer the variable)",
+        secret=True,
+        master_only=True,
     ),
     Option(
         "--mmv3-pool-csv",
         "MMV3_POOL_CSV",
         "",
         "CSV of existing accounts (username,password) instead of new ones",
+        master_only=True,
     ),
-    Option("--mmv3-pool-size", "MMV3_POOL_SIZE", 20, "accounts to create for the run", type=int),
+    Option(
+        "--mmv3-pool-size", "MMV3_POOL_SIZE", 20, "accounts to create for the run", type=int, master_only=True
+    ),
     Option(
         "--mmv3-channels",
         "MMV3_CHANNELS",
         1,
         "channels to create per team besides town-square/off-topic",
         type=int,
+        master_only=True,
     ),
     Option(
-        "--mmv3-expect", "MMV3_EXPECT", "", "the quota the server should enforce, PERSEC/BURST (e.g. 10/100)"
+        "--mmv3-expect",
+        "MMV3_EXPECT",
+        "",
+        "the quota the server should enforce, PERSEC/BURST (e.g. 10/100)",
+        master_only=True,
     ),
     Option(
         "--mmv3-burst-tolerance",
@@ -69,20 +89,43 @@ OPTIONS: tuple[Option, ...] = (
         2,
         "oracle: burst deviation allowed (requests)",
         type=int,
+        master_only=True,
     ),
     Option(
-        "--mmv3-rate-tolerance", "MMV3_RATE_TOLERANCE", 5.0, "oracle: rate deviation allowed (%)", type=float
+        "--mmv3-rate-tolerance",
+        "MMV3_RATE_TOLERANCE",
+        5.0,
+        "oracle: rate deviation allowed (%)",
+        type=float,
+        master_only=True,
     ),
-    Option("--mmv3-thresholds", "MMV3_THRESHOLDS", "", "YAML file of CI thresholds checked at the end"),
-    Option("--mmv3-report-dir", "MMV3_REPORT_DIR", "reports/load", "where reports/load/<run>/ goes"),
     Option(
-        "--mmv3-run-name", "MMV3_RUN_NAME", "", "name of the run's report directory (default: time stamp)"
+        "--mmv3-thresholds",
+        "MMV3_THRESHOLDS",
+        "",
+        "YAML file of CI thresholds checked at the end",
+        master_only=True,
+    ),
+    Option(
+        "--mmv3-report-dir",
+        "MMV3_REPORT_DIR",
+        "reports/load",
+        "where reports/load/<run>/ goes",
+        master_only=True,
+    ),
+    Option(
+        "--mmv3-run-name",
+        "MMV3_RUN_NAME",
+        "",
+        "name of the run's report directory (default: time stamp)",
+        master_only=True,
     ),
     Option(
         "--mmv3-allure-dir",
         "MMV3_ALLURE_DIR",
         "reports/allure-results",
         "Allure results directory ('none' = off)",
+        master_only=True,
     ),
     Option(
         "--mmv3-throttled-as-failure",
@@ -128,6 +171,7 @@ OPTIONS: tuple[Option, ...] = (
         "MMV3_SERVE",
         DEFAULT_SERVE,
         "arguments of the `mmv3 serve` started when no --host is given",
+        master_only=True,
     ),
     Option(
         "--mmv3-bucket-by",
@@ -137,9 +181,21 @@ OPTIONS: tuple[Option, ...] = (
         choices=("host", "run"),
     ),
     Option(
-        "--mmv3-no-probe", "MMV3_NO_PROBE", False, "skip the Retry-After probe at the end", flag_only=True
+        "--mmv3-no-probe",
+        "MMV3_NO_PROBE",
+        False,
+        "skip the Retry-After probe at the end",
+        flag_only=True,
+        master_only=True,
     ),
-    Option("--mmv3-no-plots", "MMV3_NO_PLOTS", False, "do not draw the PNG plots", flag_only=True),
+    Option(
+        "--mmv3-no-plots",
+        "MMV3_NO_PLOTS",
+        False,
+        "do not draw the PNG plots",
+        flag_only=True,
+        master_only=True,
+    ),
     Option("--mmv3-seed", "MMV3_SEED", 4049, "seed of the generated accounts and messages", type=int),
 )
 
@@ -176,9 +232,12 @@ class Settings:
     run_name: str
 
     @classmethod
-    def from_namespace(cls, ns: argparse.Namespace | Any) -> Settings:
+    def from_namespace(cls, ns: argparse.Namespace | Any, *, worker: bool = False) -> Settings:
+        """The settings of `ns`; on a worker (`worker=True`) the master-only options keep their
+        defaults unread and unchecked: the master validates them, and its options replace the
+        worker's own with every spawn message."""
         get = lambda option: getattr(ns, option.dest, option.default)  # noqa: E731
-        values = {o.dest: get(o) for o in OPTIONS}
+        values = {o.dest: o.default if worker and o.master_only else get(o) for o in OPTIONS}
         user, password = values["mmv3_admin"] or "", values["mmv3_admin_password"] or ""
         if bool(user) != bool(password):
             raise SettingsError("--mmv3-admin and --mmv3-admin-password (MMV3_ADMIN_PASSWORD) go together")

@@ -150,7 +150,14 @@ class RunStats:
     def failure_ratio(self) -> float:
         base = self.answered if self.throttled_is_failure else self.answered - self.throttled
         failures = self.failures + (self.throttled if self.throttled_is_failure else 0)
-        return failures / base if base > 0 else 0.0
+        if base > 0:
+            return failures / base
+        return 1.0 if failures else 0.0  # nothing answered: every request that failed counts whole
+
+    @property
+    def measurable(self) -> bool:
+        """Did any request get an answer or fail? (Else the ratios have nothing to measure.)"""
+        return self.answered > 0 or self.failures > 0
 
     @property
     def throttled_ratio(self) -> float:
@@ -189,7 +196,11 @@ def check(thresholds: Thresholds, stats: RunStats, oracle: OracleReport | None) 
     def judge(name: str, ok: bool, message: str) -> None:
         out.append(Outcome(name, PASSED if ok else FAILED, message))
 
-    if t.failure_ratio is not None:
+    if t.failure_ratio is not None and not stats.measurable:
+        out.append(
+            Outcome("failure_ratio", SKIPPED, "no request was answered or failed: no ratio to measure")
+        )
+    elif t.failure_ratio is not None:
         ratio = stats.failure_ratio
         judge(
             "failure_ratio",
@@ -203,7 +214,9 @@ def check(thresholds: Thresholds, stats: RunStats, oracle: OracleReport | None) 
             stats.accepted_rps >= t.goodput_rps_min,
             f"goodput {stats.accepted_rps:.2f} accepted req/s (minimum {t.goodput_rps_min:g})",
         )
-    if t.max_throttled_ratio is not None:
+    if t.max_throttled_ratio is not None and not stats.answered:
+        out.append(Outcome("max_throttled_ratio", SKIPPED, "no request was answered: no ratio to measure"))
+    elif t.max_throttled_ratio is not None:
         judge(
             "max_throttled_ratio",
             stats.throttled_ratio <= t.max_throttled_ratio,

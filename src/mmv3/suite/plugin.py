@@ -26,7 +26,7 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, options, preflight
+from mmv3.suite import allure_results, expectations, judged, options, preflight
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
@@ -385,6 +385,7 @@ def conformance(request: pytest.FixtureRequest) -> Conformance:
 
 # ---------------------------------------------------------------------------- results
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _TALLY.add(report)
     if report.when != "call":
         return
     for name, value in report.user_properties:
@@ -394,6 +395,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 # Results arrive through reports (which carry no config); one run per process.
 _MATRIX_SINK: list[Result] = []
+_TALLY = judged.Tally()  # did any test judge something? (a run of skips only must not pass)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -403,6 +405,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput["mmv3_requests"] = json.dumps(_requests_here(state))
     if hasattr(config, "workerinput") or state.get("settings") is None:
         return
+    session.exitstatus, state["nothing_judged"] = judged.exit_status(_TALLY, session.exitstatus)
     matrix: Matrix = state["matrix"]
     for result in _MATRIX_SINK:
         matrix.add(result)
@@ -436,6 +439,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[STATE]
+    if state.get("nothing_judged"):
+        terminalreporter.write_line(state["nothing_judged"], red=True, bold=True)
     matrix: Matrix = state.get("matrix") or Matrix()
     if not len(matrix):
         return

@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     CREDENTIALS = 13  # login refused, or the admin is not a system admin
     PROVISIONING = 14  # the test data could not be created
     EMBEDDED = 15  # the embedded reference server did not start
+    NOTHING_JUDGED = 16  # every selected check skipped: the run judged nothing (mmv3.suite.judged)
 
 
 class PreflightError(Exception):
