@@ -449,11 +449,13 @@ def test_thread_routes_answer_the_whole_thread(world: World) -> None:
 
 
 def test_before_and_after_are_windows_around_a_post(world: World) -> None:
-    channel = seed_channel(world.server, world.team["id"], "around", "O", [world.ids["alice"]])
-    # Distinct times, as a client may set them: posts made within one millisecond share a
-    # create_at, and a window's edge then depends on the machine's speed.
+    members = [world.ids["alice"], world.ids["padmin"]]
+    channel = seed_channel(world.server, world.team["id"], "around", "O", members)
+    # Distinct times, set by a system admin (the only caller whose create_at is kept): posts made
+    # within one millisecond share a create_at, and a window's edge would depend on the machine.
     base = now_ms() - 10_000
-    made = [world.create(world.alice, channel, f"m{i}", create_at=base + i) for i in range(5)]
+    made = [world.create(world.admin, channel, f"m{i}", create_at=base + i) for i in range(5)]
+    assert [p["create_at"] for p in made] == [base + i for i in range(5)]
     mid = made[2]["id"]
     before = post_list(world.get(world.alice, world.posts_path(channel, f"/{mid}/before/0/10")))
     assert before["order"] == [made[1]["id"], made[0]["id"]]

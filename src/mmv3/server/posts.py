@@ -273,11 +273,9 @@ def page(store: Store, channel_id: str, offset: int, limit: int) -> dict[str, An
 def since(store: Store, channel_id: str, time: int) -> dict[str, Any]:
     """SqlPostStore.GetPostsSince: posts changed after `time` (deleted ones and edit copies too)
     newest first, plus the roots of changed replies (not in `order` unless changed themselves)."""
-    changed = [
-        p
-        for p in store.find("posts", channel_id=channel_id, order_by="-update_at", limit=1000)
-        if p["update_at"] > time
-    ]
+    changed = store.find(
+        "posts", channel_id=channel_id, compare=(("update_at", ">", time),), order_by="-update_at", limit=1000
+    )
     root_ids = {p["root_id"] for p in changed if p["root_id"]} - {p["id"] for p in changed}
     roots = [p for p in (store.get("posts", r) for r in root_ids) if p]
     changed.sort(key=lambda p: p["create_at"], reverse=True)
@@ -294,13 +292,15 @@ def around(
     anchor = store.get("posts", post_id)
     if anchor is None:
         return post_list([])
-    mark = anchor["create_at"]
-    live = store.find(
-        "posts", channel_id=channel_id, delete_at=0, order_by="-create_at" if before else "create_at"
+    window = store.find(
+        "posts",
+        channel_id=channel_id,
+        delete_at=0,
+        compare=(("create_at", "<" if before else ">", anchor["create_at"]),),
+        order_by="-create_at" if before else "create_at",
+        limit=count,
+        offset=offset,
     )
-    window = [p for p in live if (p["create_at"] < mark if before else p["create_at"] > mark)][
-        offset : offset + count
-    ]
     if not before:
         window.reverse()
     roots = [p for p in (store.get("posts", r) for r in {p["root_id"] for p in window if p["root_id"]}) if p]
@@ -309,8 +309,9 @@ def around(
 
 def pinned(store: Store, channel_id: str) -> dict[str, Any]:
     """SqlPostStore.GetPinnedPosts: the channel's live pinned posts, oldest first."""
-    live = store.find("posts", channel_id=channel_id, delete_at=0, order_by="create_at")
-    return post_list([p for p in live if p.get("is_pinned")])
+    return post_list(
+        store.find("posts", channel_id=channel_id, is_pinned=True, delete_at=0, order_by="create_at")
+    )
 
 
 def flagged(store: Store, user_id: str, team_id: str, offset: int, limit: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "team_members": ("team_id", "user_id"),
     "channels": ("team_id", "name", "type"),
     "channel_members": ("channel_id", "user_id"),
-    "posts": ("channel_id", "root_id", "create_at", "user_id", "update_at", "delete_at"),
+    "posts": ("channel_id", "root_id", "create_at", "user_id", "update_at", "delete_at", "is_pinned"),
     "preferences": ("user_id", "category", "name"),
     "statuses": ("user_id",),
     "audits": ("user_id", "create_at"),
@@ -57,6 +57,24 @@ class _TableSQL:
         # Same statement find() builds for one equality and limit 1 (no ORDER BY: same row).
         self.find_one = {c: f"SELECT doc FROM {table} WHERE {c} = ? LIMIT 1" for c in columns}
 
+
+# table -> indexes over several columns, for the reads whose cost must follow the answer, not the
+# table: a channel's page, window and pinned posts (live ones, by time), its etag (newest change),
+# the posts changed since a time, a thread's replies; a user's memberships and preferences.
+COMPOSITE_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "posts": (
+        ("channel_id", "delete_at", "create_at"),
+        ("channel_id", "update_at"),
+        ("channel_id", "is_pinned", "delete_at", "create_at"),
+        ("root_id", "delete_at"),
+    ),
+    "channel_members": (("user_id", "channel_id"),),
+    "team_members": (("user_id", "team_id"),),
+    "preferences": (("user_id", "category", "name"),),
+    "reactions": (("post_id", "user_id"),),
+    "audits": (("user_id", "create_at"),),
+}
+_COMPARISONS = frozenset({"<", "<=", ">", ">="})
 
 _SQL = {table: _TableSQL(table, columns) for table, columns in TABLES.items()}
 _JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps builds an encoder per call
@@ -119,6 +137,10 @@ class Store:
                     self._conn.execute(
                         f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} ({column})"
                     )
+                for index in COMPOSITE_INDEXES.get(table, ()):
+                    self._conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS ix_{table}_{'_'.join(index)} ON {table} ({', '.join(index)})"
+                    )
             if current < SCHEMA_VERSION:
                 self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
@@ -173,8 +195,15 @@ class Store:
         with self._lock:
             return self._conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,)).rowcount > 0
 
-    def _where(self, table: str, eq: dict[str, Any]) -> tuple[str, list[Any]]:
+    def _where(
+        self, table: str, eq: dict[str, Any], compare: tuple[tuple[str, str, Any], ...] = ()
+    ) -> tuple[str, list[Any]]:
         clauses, values = [], []
+        for column, op, value in compare:
+            if column not in TABLES[table] or op not in _COMPARISONS:
+                raise KeyError(f"{table}: cannot compare {column} {op}")
+            clauses.append(f"{column} {op} ?")
+            values.append(value)
         for column, value in eq.items():
             if column not in TABLES[table] and column != "key":
                 raise KeyError(f"{table} has no indexed column {column}")
@@ -199,10 +228,12 @@ class Store:
         order_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        compare: tuple[tuple[str, str, Any], ...] = (),
         **eq: Any,
     ) -> list[dict[str, Any]]:
-        """Documents whose indexed columns equal `eq` (a list value means IN)."""
-        where, values = self._where(table, eq)
+        """Documents whose indexed columns equal `eq` (a list value means IN) and satisfy each
+        `(column, "<"|"<="|">"|">=", value)` of `compare`."""
+        where, values = self._where(table, eq, compare)
         sql = f"SELECT doc FROM {table}{where}"
         if order_by:
             direction = "DESC" if order_by.startswith("-") else "ASC"
