@@ -87,6 +87,34 @@ def _word_matcher(term: str):
     return lambda message, words: bool(checks) and all(check(words) for check in checks)
 
 
+_FTS_TOKEN = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps as a token
+
+
+def _fts_query(params: SearchParams, is_or: bool) -> str:
+    """An FTS5 query that every post `_matches` also matches (a superset: the exact test is still
+    `_matches`), or "" where the index cannot narrow the search (hashtags, phrases, no terms)."""
+    if params.is_hashtag or not params.terms:
+        return ""
+    groups = []
+    for term in params.terms:
+        if '"' in term:
+            return ""
+        tokens = []
+        for part in _SPECIAL.sub(" ", term).split():
+            words = _FTS_TOKEN.findall(part)
+            if not words:
+                continue
+            if part.endswith("*"):
+                words[-1] = f'"{words[-1]}"*'
+                tokens += [f'"{w}"' for w in words[:-1]] + [words[-1]]
+            else:
+                tokens += [f'"{w}"' for w in words]
+        if not tokens:
+            return ""
+        groups.append("(" + " AND ".join(tokens) + ")")
+    return (" OR " if is_or else " AND ").join(groups)
+
+
 def _matches(post: dict[str, Any], params: SearchParams, is_or: bool) -> bool:
     if not params.terms:
         return True
@@ -134,7 +162,13 @@ def search(store: Store, user_id: str, team_id: str, terms: str, *, is_or: bool)
         if not channel_ids or authors == set():
             continue
         hits = 0
-        for post in store.find("posts", channel_id=channel_ids, delete_at=0, order_by="-create_at"):
+        fts_query = _fts_query(params, is_or)
+        candidates = (
+            store.posts_matching(fts_query, channel_ids)
+            if fts_query
+            else store.find("posts", channel_id=channel_ids, delete_at=0, order_by="-create_at")
+        )
+        for post in candidates:
             if post.get("type", "").startswith(posts.SYSTEM_PREFIX):
                 continue
             if authors is not None and post["user_id"] not in authors:

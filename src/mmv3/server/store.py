@@ -141,8 +141,49 @@ class Store:
                     self._conn.execute(
                         f"CREATE INDEX IF NOT EXISTS ix_{table}_{'_'.join(index)} ON {table} ({', '.join(index)})"
                     )
+            self._full_text()
             if current < SCHEMA_VERSION:
                 self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _full_text(self) -> None:
+        """posts_fts: an FTS5 index of the post messages, kept in step with `posts` by triggers
+        (a REPLACE deletes the old row: recursive_triggers makes that fire the delete trigger)."""
+        self._conn.execute("PRAGMA recursive_triggers = ON")
+        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
+        self._conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(message, tokenize='unicode61 remove_diacritics 0')"
+        )
+        message = "json_extract(new.doc, '$.message')"
+        self._conn.execute(
+            "CREATE TRIGGER IF NOT EXISTS posts_fts_insert AFTER INSERT ON posts BEGIN "
+            f"INSERT INTO posts_fts (rowid, message) VALUES (new.rowid, {message}); END"
+        )
+        self._conn.execute(
+            "CREATE TRIGGER IF NOT EXISTS posts_fts_delete AFTER DELETE ON posts BEGIN "
+            "DELETE FROM posts_fts WHERE rowid = old.rowid; END"
+        )
+        self._conn.execute(
+            "CREATE TRIGGER IF NOT EXISTS posts_fts_update AFTER UPDATE ON posts BEGIN "
+            f"DELETE FROM posts_fts WHERE rowid = old.rowid; "
+            f"INSERT INTO posts_fts (rowid, message) VALUES (new.rowid, {message}); END"
+        )
+        if not exists:  # a file written before the index existed
+            self._conn.execute(
+                "INSERT INTO posts_fts (rowid, message) SELECT rowid, json_extract(doc, '$.message') FROM posts"
+            )
+
+    def posts_matching(self, fts_query: str, channel_ids: list[str]) -> list[dict[str, Any]]:
+        """Live posts of `channel_ids` whose message matches the FTS5 query, newest first."""
+        if not channel_ids:
+            return []
+        marks = ", ".join("?" * len(channel_ids))
+        sql = (
+            f"SELECT doc FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?) "
+            f"AND channel_id IN ({marks}) AND delete_at = 0 ORDER BY create_at DESC, rowid DESC"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, [fts_query, *channel_ids]).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
