@@ -350,3 +350,31 @@ def test_nothing_judged_by_either_step_exits_9(tmp_path):
     assert len(errors) == 2 and "Traceback" not in done.stdout + done.stderr
     run = json.loads((only_run_dir(tmp_path / "r") / check.RUN_FILE).read_text())
     assert [s["exit_code"] for s in run["steps"]] == [16, 10]
+
+
+def test_an_admin_password_without_an_admin_is_ignored(tmp_path: Path) -> None:
+    """README §1 exports MMV3_ADMIN_PASSWORD as optional: with no --admin it must not stop the run
+    (here the target is unreachable, and that is what the one line must say)."""
+    env = {"MMV3_ADMIN_PASSWORD": "x", "MMV3_PASSWORD": "y"}
+    result = mmv3_check(
+        "--base-url", "http://127.0.0.1:1", "--user", "u", "--reports", str(tmp_path), env=env
+    )
+    assert result.returncode == exitcodes.UNREACHABLE, result.stderr
+    assert "cannot reach http://127.0.0.1:1" in result.stderr and "--mm-" not in result.stderr
+    assert "mmv3 report" not in result.stdout  # nothing to show: the report is not advertised
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--base-url", "http://127.0.0.1:99999", "--user", "u"], {"MMV3_PASSWORD": "y"}, "no valid port"),
+        (["--base-url", "http://127.0.0.1:1"], {}, "--base-url needs --user LOGIN"),
+        (["--base-url", "http://127.0.0.1:1", "--user", "u", "--admin", "a"], {"MMV3_PASSWORD": "y"},
+         "--admin a needs its password in $MMV3_ADMIN_PASSWORD"),
+        (["--bogus"], {}, "usage: mmv3 check"),
+    ],
+)  # fmt: skip
+def test_usage_errors_speak_mmv3_checks_own_options(tmp_path: Path, args, env, message) -> None:
+    result = mmv3_check(*args, "--reports", str(tmp_path), env=env, timeout=60)
+    assert result.returncode == exitcodes.USAGE
+    assert message in result.stderr and "--mm-" not in result.stderr and "pytest" not in result.stderr

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mmv3 import exitcodes, junit, paths, redact
 
@@ -222,6 +223,11 @@ def new_run_dir(reports: Path, run_id: str | None) -> Path:
 def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
     if args.base_url and not re.match(r"https?://[^/\s]+", args.base_url):
         raise UsageError(f"--base-url must be an http(s) URL: {args.base_url!r}")
+    if args.base_url:
+        try:
+            _ = urlsplit(args.base_url).port  # out of range raises
+        except ValueError:
+            raise UsageError(f"--base-url has no valid port (1-65535): {args.base_url!r}") from None
     if args.families:
         unknown = sorted(set(args.families.split(",")) - set(FAMILIES))
         if unknown:
@@ -240,8 +246,17 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
         value = getattr(args, name)
         if value and ("/" in value or value.endswith((".yaml", ".yml"))) and not Path(value).is_file():
             raise UsageError(f"--{name}: no such file: {value}")
-    if args.base_url and args.user and not os.environ.get(args.password_env):
-        raise UsageError(f"--user given but ${args.password_env} (its password) is not set")
+    if args.base_url:
+        user = args.user or os.environ.get("MMV3_USER")
+        if not user:
+            raise UsageError(
+                f"--base-url needs --user LOGIN (or MMV3_USER), its password in ${args.password_env}"
+            )
+        if not os.environ.get(args.password_env):
+            raise UsageError(f"--user {user} needs its password in ${args.password_env}")
+        admin = args.admin or os.environ.get("MMV3_ADMIN")
+        if admin and not os.environ.get(args.admin_password_env):
+            raise UsageError(f"--admin {admin} needs its password in ${args.admin_password_env}")
     return max_time, load_time
 
 
@@ -296,11 +311,13 @@ def _child_env(run: CheckRun) -> dict[str, str]:
     for var, value in (("MMV3_USER", args.user), ("MMV3_ADMIN", args.admin), ("MMV3_TEAM", args.team)):
         if value:
             env[var] = value
+    has_admin = bool(args.admin or os.environ.get("MMV3_ADMIN"))
+    env.pop("MMV3_ADMIN_PASSWORD", None)  # an admin password with no admin is not an error: ignored
     for target, source in (
         ("MMV3_PASSWORD", args.password_env),
-        ("MMV3_ADMIN_PASSWORD", args.admin_password_env),
+        ("MMV3_ADMIN_PASSWORD", args.admin_password_env if has_admin else None),
     ):
-        value = os.environ.get(source)
+        value = os.environ.get(source) if source else None
         if value:
             env[target] = value
             run.secrets.append(value)
@@ -371,7 +388,7 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         elif code >= 10:
             step.message = _last_line(log, r"mmv3 preflight: (.*)") or f"preflight failed ({code})"
         elif step.mapped in (exitcodes.INTERNAL, exitcodes.USAGE):
-            step.message = _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$") + f" (pytest exit {code}; see {log})"
+            step.message = _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$") + f" (see {log})"
     return step
 
 
@@ -581,14 +598,15 @@ def run_check_command(args: argparse.Namespace) -> int:
         deviations = baseline(matrix)
         dump(args.write_baseline, redact.url(target), deviations)
         print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations)")
-    if args.report and run.allure_dir.exists():
+    has_results = run.allure_dir.is_dir() and any(run.allure_dir.glob("*-result.json"))
+    if args.report and has_results:
         from mmv3.report import ReportError, build_report
 
         try:
             print(f"report: {build_report(run.run_dir, Path(args.reports))}")
         except ReportError as exc:
             print(f"mmv3 check: no HTML report: {exc}", file=sys.stderr)
-    elif run.allure_dir.exists():
+    elif has_results:  # a run that judged nothing has nothing to show
         print(f"report: `mmv3 report {run.run_dir}` builds the HTML report")
     print(f"results: {run.run_dir}  (exit {code}: {exitcodes.DESCRIPTIONS.get(code, '')})")
     return code

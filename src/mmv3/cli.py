@@ -40,31 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser("catalogue", aliases=["catalog"], help="print the v3 route catalogue")
     cat.add_argument("--json", action="store_true", help="machine-readable output")
-    cat.set_defaults(handler=_catalogue)
+    cat.set_defaults(subparser=cat, handler=_catalogue)
 
     from mmv3.server.cli import add_serve_arguments
 
     serve = sub.add_parser("serve", help="run the reference v3 server")
     add_serve_arguments(serve)
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(subparser=serve, handler=_serve)
 
     from mmv3.check import add_check_arguments
 
     check = sub.add_parser("check", help="run the conformance suite (and a bounded load run) and gate on it")
     add_check_arguments(check)
-    check.set_defaults(handler=_check)
+    check.set_defaults(subparser=check, handler=_check)
 
     from mmv3.report import add_report_arguments
 
     report = sub.add_parser("report", help="build the offline Allure HTML report of a run")
     add_report_arguments(report)
-    report.set_defaults(handler=_report)
+    report.set_defaults(subparser=report, handler=_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame the top-level command; the usage that helps is the subcommand's
+        getattr(args, "subparser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return exitcodes.USAGE

@@ -23,7 +23,7 @@ INTERRUPTED = 130  # Ctrl-C
 
 DESCRIPTIONS = {
     OK: "all good",
-    CONFORMANCE_FAILED: "conformance failures (regressions against the expectations)",
+    CONFORMANCE_FAILED: "conformance failures (a check failed, or a known deviation passed)",
     USAGE: "bad usage",
     THRESHOLDS_BREACHED: "load thresholds breached",
     UNREACHABLE: "target unreachable",

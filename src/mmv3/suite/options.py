@@ -218,8 +218,10 @@ def resolve(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"--base-url {base_url} needs {' and '.join(missing)} (or MMV3_USER / MMV3_PASSWORD)"
             )
-        if bool(values["admin"]) != bool(values["admin_password"]):
-            raise pytest.UsageError("--mm-admin and --mm-admin-password go together")
+        if values["admin"] and not values["admin_password"]:
+            raise pytest.UsageError("--mm-admin needs --mm-admin-password (or MMV3_ADMIN_PASSWORD)")
+        if not values["admin"]:
+            values["admin_password"] = None  # a password without an admin is ignored, not an error
         if values["embedded_fault"]:
             raise pytest.UsageError("--mm-embedded-fault applies to the embedded server only (no --base-url)")
     if values["expect"] and not Path(values["expect"]).is_file():
