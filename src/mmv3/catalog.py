@@ -105,6 +105,9 @@ class Operation:
     quirks: tuple[str, ...]
     success_status: int = 200
     props_body: bool = False  # the body is decoded as a string-valued map (any non-string value empties it)
+    # How a PostList answer orders `order` by create_at (`x-mmv3-post-order`): newest first, as
+    # every post list of v3 but the pinned posts.
+    post_order: str = "newest-first"
     versions: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
     request_example: Any = field(default=None, compare=False, hash=False, repr=False)
     _regex: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
@@ -172,6 +175,17 @@ class Operation:
         else:
             request["body"] = "" if example is None else str(example)
         return ExampleRequest(method=self.method, path=self.path(**values), query=query, **request)
+
+
+POST_ORDERS = ("newest-first", "oldest-first")
+
+
+def _post_order(value: Any) -> str:
+    if value is None:
+        return POST_ORDERS[0]
+    if value not in POST_ORDERS:
+        raise CatalogError(f"x-mmv3-post-order must be one of {', '.join(POST_ORDERS)}, not {value!r}")
+    return str(value)
 
 
 class Catalog:
@@ -437,6 +451,7 @@ def _operation(doc: dict, method: str, template: str, raw: Any) -> Operation:
         quirks=tuple(str(q) for q in raw.get("x-mmv3-quirks") or ()),
         success_status=success,
         props_body=props_body,
+        post_order=_post_order(raw.get("x-mmv3-post-order")),
         versions={str(k): str(v) for k, v in (raw.get("x-mmv3-versions") or {}).items()},
         request_example=request_example,
     )

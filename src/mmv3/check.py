@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from mmv3 import exitcodes, junit, paths, redact
 
-FAMILIES = ("auth", "schema", "errors", "headers", "ratelimit", "security")
+FAMILIES = ("auth", "schema", "errors", "headers", "ratelimit", "security", "invariants")
 SCENARIOS = ("LoginStorm", "Poster", "Mixed")
 RUN_FILE = "run.json"
 

@@ -139,6 +139,69 @@ def _conditional_get(api: Api) -> bool:
     return again.status_code == 304 and again.content == b""
 
 
+def _channel_with_posts(api: Api) -> tuple[str, str, str, list[str]]:
+    """An admin's channel with posts made at 1000, 2000, ... ms (admins may set create_at):
+    (token, team id, channel id, post ids oldest first)."""
+    admin, _ = _tokens(api)
+    team = api.create_team(admin, "fault-team")
+    channel = api.create_channel(admin, team["id"], "fault-posts")
+    base = f"/api/v3/teams/{team['id']}/channels/{channel['id']}"
+    ids = [
+        api.ok("POST", f"{base}/posts/create", {"channel_id": channel["id"], "message": f"m{n}", "create_at": n * 1000}, token=admin)["id"]
+        for n in range(1, 5)
+    ]  # fmt: skip
+    return admin, team["id"], channel["id"], ids
+
+
+def _page_newest_first(api: Api) -> bool:
+    admin, team_id, channel_id, ids = _channel_with_posts(api)
+    page = api.ok("GET", f"/api/v3/teams/{team_id}/channels/{channel_id}/posts/page/0/30", token=admin)
+    times = [page["posts"][i]["create_at"] for i in page["order"]]
+    return times == sorted(times, reverse=True) and page["order"][0] != ids[0]
+
+
+def _before_is_next_to_its_post(api: Api) -> bool:
+    admin, team_id, channel_id, ids = _channel_with_posts(api)
+    path = f"/api/v3/teams/{team_id}/channels/{channel_id}/posts/{ids[2]}/before/0/1"
+    return api.ok("GET", path, token=admin)["order"] == [ids[1]]
+
+
+def _channel_list_unique(api: Api) -> bool:
+    admin, _ = _tokens(api)
+    team = api.create_team(admin, "fault-team")
+    listed = [c["id"] for c in api.ok("GET", f"/api/v3/teams/{team['id']}/channels/", token=admin)]
+    return len(listed) == len(set(listed))
+
+
+def _channel_updated_after_created(api: Api) -> bool:
+    admin, _ = _tokens(api)
+    channel = api.create_channel(admin, api.create_team(admin, "fault-team")["id"], "fault-open")
+    return channel["update_at"] >= channel["create_at"]
+
+
+def _etag_follows_the_user(api: Api) -> bool:
+    _, user = _tokens(api)
+    me = api.call("GET", "/api/v3/users/me", token=user)
+    notify = {
+        "user_id": me.json()["id"],
+        "email": "false",
+        "desktop": "all",
+        "desktop_sound": "false",
+        "comments": "any",
+    }
+    api.ok("POST", "/api/v3/users/update_notify", notify, token=user)
+    again = api.call("GET", "/api/v3/users/me", token=user, headers={"If-None-Match": me.headers["Etag"]})
+    return again.status_code == 200 and again.headers["Etag"] != me.headers["Etag"]
+
+
+def _member_count_of_a_new_channel(api: Api) -> bool:
+    admin, _ = _tokens(api)
+    team = api.create_team(admin, "fault-team")
+    channel = api.create_channel(admin, team["id"], "fault-open")
+    stats = api.ok("GET", f"/api/v3/teams/{team['id']}/channels/{channel['id']}/stats", token=admin)
+    return stats["member_count"] == 1
+
+
 CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "ratelimit-no-headers": (RATE, lambda api: "X-Ratelimit-Limit" in api.call("GET", PING).headers),
     "ratelimit-reset-epoch": (
@@ -178,6 +241,12 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "headers-no-version-id": ({}, lambda api: "X-Version-Id" in api.call("GET", PING).headers),
     "headers-no-expires": ({}, lambda api: api.call("GET", PING).headers.get("Expires") == "0"),
     "headers-etag-ignored": ({}, _conditional_get),
+    "invariants-post-order-reversed": ({}, _page_newest_first),
+    "invariants-duplicate-id": ({}, _channel_list_unique),
+    "invariants-update-before-create": ({}, _channel_updated_after_created),
+    "invariants-etag-frozen": ({}, _etag_follows_the_user),
+    "invariants-window-gap": ({}, _before_is_next_to_its_post),
+    "invariants-member-count-off": ({}, _member_count_of_a_new_channel),
 }
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mmv3.client import Client, Response
     from mmv3.provision import Call, World
 
-FAMILIES: tuple[str, ...] = ("auth", "schema", "errors", "headers", "ratelimit", "security")
+FAMILIES: tuple[str, ...] = ("auth", "schema", "errors", "headers", "ratelimit", "security", "invariants")
 
 # What each family's failures are filed under in reports (Allure categories, the matrix).
 CATEGORIES: dict[str, str] = {
@@ -32,6 +32,7 @@ CATEGORIES: dict[str, str] = {
     "headers": "headers",
     "ratelimit": "rate limit",
     "security": "security",
+    "invariants": "invariants",
 }
 TRANSPORT = "transport"
 NOT_IMPLEMENTED = "not implemented"
@@ -141,10 +142,10 @@ def check(
 
 def all_checks() -> list[Check]:
     """Every check of every family, in family order."""
-    from mmv3.checks import auth, errors, headers, ratelimit, schema, security
+    from mmv3.checks import auth, errors, headers, invariants, ratelimit, schema, security
 
     modules = {"auth": auth, "schema": schema, "errors": errors, "headers": headers}
-    modules |= {"ratelimit": ratelimit, "security": security}
+    modules |= {"ratelimit": ratelimit, "security": security, "invariants": invariants}
     return [c for family in FAMILIES for c in modules[family].CHECKS]
 
 

@@ -60,6 +60,23 @@ _ALL = (
     Fault("headers-no-version-id", "headers", "responses carry no X-Version-Id"),
     Fault("headers-no-expires", "headers", "GET responses lack Expires: 0"),
     Fault("headers-etag-ignored", "headers", "If-None-Match is ignored: never a 304"),
+    # invariants across answers
+    Fault("invariants-post-order-reversed", "invariants", "a channel's post page lists `order` oldest first"),
+    Fault("invariants-duplicate-id", "invariants", "the caller's channel list names its first channel twice"),
+    Fault(
+        "invariants-update-before-create", "invariants", "Channel objects carry an update_at before create_at"
+    ),
+    Fault(
+        "invariants-etag-frozen",
+        "invariants",
+        "an Etag depends on the URL only: it stays the same when the resource changes",
+    ),
+    Fault(
+        "invariants-window-gap",
+        "invariants",
+        "the posts before/after a post leave out the one next to it",
+    ),
+    Fault("invariants-member-count-off", "invariants", "a channel's stats count one member more than it has"),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

@@ -76,6 +76,8 @@ def channel(ctx: Context, stored: dict[str, Any]) -> dict[str, Any]:
     out = dict(stored)
     if ctx.fault("schema-missing-field"):
         out.pop("type", None)
+    if ctx.fault("invariants-update-before-create") and isinstance(out.get("create_at"), int):
+        out["update_at"] = out["create_at"] - 1
     return out
 
 

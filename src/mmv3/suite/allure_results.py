@@ -35,6 +35,7 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": "Rate limit", "messageRegex": r"(?s).*\[rate limit\].*"},
     {"name": "Headers", "messageRegex": r"(?s).*\[headers\].*"},
     {"name": "Security", "messageRegex": r"(?s).*\[security\].*"},
+    {"name": "Invariants", "messageRegex": r"(?s).*\[invariants\].*"},
     {"name": "Deviation fixed (expected failure passed)", "messageRegex": r"(?s).*\[deviation gone\].*"},
 ]
 for _category in CATEGORIES:

@@ -32,7 +32,8 @@ from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
 STATE = pytest.StashKey[dict]()
 PROPERTY = "mmv3"
-CHEAP_FIRST = ("schema", "security", "ratelimit")  # families that send few requests of their own
+# Families that send few requests of their own (invariants: a few comparisons send one or two).
+CHEAP_FIRST = ("schema", "security", "ratelimit", "invariants")
 SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
 
 

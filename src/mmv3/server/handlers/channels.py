@@ -69,6 +69,8 @@ def my_channels(ctx: Context) -> list:
     if not found:
         raise AppError("store.sql_channel.get_channels.not_found.app_error", 400)
     ctx.etag = channels.list_etag(_version(ctx), found)
+    if ctx.fault("invariants-duplicate-id"):
+        found = [*found, found[0]]
     return _public(ctx, found)
 
 
@@ -364,7 +366,10 @@ def stats(ctx: Context) -> dict:
         raise AppError("api.channel.get_channel_extra_info.deleted.app_error", 400)
     if not memberships.channel_permission(ctx, channel["id"], "read_channel"):
         raise forbidden()
-    return {"channel_id": channel["id"], "member_count": channels.member_count(ctx, channel["id"])}
+    count = channels.member_count(ctx, channel["id"])
+    if ctx.fault("invariants-member-count-off"):
+        count += 1
+    return {"channel_id": channel["id"], "member_count": count}
 
 
 @route("GET", _CHANNEL + "/members/{user_id}")

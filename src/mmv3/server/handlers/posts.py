@@ -248,7 +248,10 @@ def page(ctx: Context) -> dict:
     ctx.etag = posts.channel_etag(ctx.store, _version(ctx), channel_id)
     if limit > _PAGE_LIMIT:
         raise AppError("store.sql_post.get_posts.app_error", 400)
-    return posts.page(ctx.store, channel_id, offset, limit)
+    plist = posts.page(ctx.store, channel_id, offset, limit)
+    if ctx.fault("invariants-post-order-reversed"):
+        plist["order"].reverse()
+    return plist
 
 
 @route("GET", _POSTS + "/since/{time}")
@@ -299,7 +302,8 @@ def _around(ctx: Context, *, before: bool) -> dict:
     offset = _int_param(ctx, "offset", "offset")
     _require(ctx, channel_id, "read_channel")
     ctx.etag = posts.channel_etag(ctx.store, _version(ctx), channel_id)
-    return posts.around(ctx.store, channel_id, post_id, offset, count, before=before)
+    skip = 1 if ctx.fault("invariants-window-gap") else 0
+    return posts.around(ctx.store, channel_id, post_id, offset + skip, count, before=before)
 
 
 @route("GET", _POST + "/before/{offset}/{num_posts}")
