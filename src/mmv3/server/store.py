@@ -172,18 +172,26 @@ class Store:
                 "INSERT INTO posts_fts (rowid, message) SELECT rowid, json_extract(doc, '$.message') FROM posts"
             )
 
-    def posts_matching(self, fts_query: str, channel_ids: list[str]) -> list[dict[str, Any]]:
-        """Live posts of `channel_ids` whose message matches the FTS5 query, newest first."""
+    def posts_matching(
+        self, fts_query: str, channel_ids: list[str], batch: int = 200
+    ) -> Iterator[dict[str, Any]]:
+        """Live posts of `channel_ids` whose message matches the FTS5 query, newest first, read a
+        batch at a time (a search stops at its 100th hit)."""
         if not channel_ids:
-            return []
+            return
         marks = ", ".join("?" * len(channel_ids))
         sql = (
             f"SELECT doc FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?) "
-            f"AND channel_id IN ({marks}) AND delete_at = 0 ORDER BY create_at DESC, rowid DESC"
+            f"AND channel_id IN ({marks}) AND delete_at = 0 ORDER BY create_at DESC, rowid DESC LIMIT ? OFFSET ?"
         )
-        with self._lock:
-            rows = self._conn.execute(sql, [fts_query, *channel_ids]).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        offset = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(sql, [fts_query, *channel_ids, batch, offset]).fetchall()
+            yield from (json.loads(row[0]) for row in rows)
+            if len(rows) < batch:
+                return
+            offset += batch
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
