@@ -33,7 +33,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> int:
-    if len(sys.argv) != 4 or not os.environ.get("MMV3_BOT_PASSWORD") or not os.environ.get("MMV3_OTHER_PASSWORD"):
+    if (
+        len(sys.argv) != 4
+        or not os.environ.get("MMV3_BOT_PASSWORD")
+        or not os.environ.get("MMV3_OTHER_PASSWORD")
+    ):
         print(
             "usage: MMV3_BOT_PASSWORD=.. MMV3_OTHER_PASSWORD=.. day_bot.py BASE_URL BOT_LOGIN OTHER_LOGIN",
             file=sys.stderr,
@@ -112,7 +116,9 @@ class Day:
             self.api_url, "botday-" + self.uniq, self.other_login, os.environ["MMV3_OTHER_PASSWORD"], login=0
         )
         # the other user is not in any team yet on a fresh server: log in by hand up to the token
-        other_user = self._login_without_initial_load(other, self.other_login, os.environ["MMV3_OTHER_PASSWORD"])
+        other_user = self._login_without_initial_load(
+            other, self.other_login, os.environ["MMV3_OTHER_PASSWORD"]
+        )
         if other_user is None:
             return
         added = requests.post(
@@ -135,12 +141,20 @@ class Day:
             "login",
             bool(bot.api.token),
             200,
-            {"token_header": bool(bot.api.token), "initial_load": keys(bot.api.initial), "roles": bot.user.get("roles")},
+            {
+                "token_header": bool(bot.api.token),
+                "initial_load": keys(bot.api.initial),
+                "roles": bot.user.get("roles"),
+            },
         )
         bot.api.team_id = team_id  # the framework took the first team; the day is in the new one
         other.api.load_initial_data()
         other.api.team_id = team_id
-        self.body("me", bot.info, {"roles": bot.info.get("roles"), "same_user": bot.info.get("id") == bot.user["id"]})
+        self.body(
+            "me",
+            bot.info,
+            {"roles": bot.info.get("roles"), "same_user": bot.info.get("id") == bot.user["id"]},
+        )
         self.body("other.initial_load", other.api.initial, {"fields": keys(other.api.initial)})
         self.day(bot, other, other_user)
 
@@ -178,7 +192,11 @@ class Day:
         self.body("team.profiles", profiles, {"count": len(profiles)})
 
         post = bot.channel_msg("day", "good morning")
-        self.body("post.create", post, {"message": post.get("message"), "type": post.get("type"), "fields": keys(post)})
+        self.body(
+            "post.create",
+            post,
+            {"message": post.get("message"), "type": post.get("type"), "fields": keys(post)},
+        )
         edited = bot.update_msg(post.get("id", ""), "day", "good morning, edited")
         self.body("post.update", edited, {"message": edited.get("message")})
         reply = bot.channel_msg("day", "a comment", pid=post.get("id", ""))
@@ -189,7 +207,9 @@ class Day:
             f"/teams/{tid}/channels/{cid}/posts/{post.get('id')}/reactions/save",
             {"user_id": bot.user["id"], "post_id": post.get("id"), "emoji_name": "sunny"},
         )
-        self.body("post.react", reaction, {"fields": keys(reaction), "emoji_name": reaction.get("emoji_name")})
+        self.body(
+            "post.react", reaction, {"fields": keys(reaction), "emoji_name": reaction.get("emoji_name")}
+        )
         reactions = api.get(f"/teams/{tid}/channels/{cid}/posts/{post.get('id')}/reactions")
         self.body("post.reactions", reactions, {"emoji": [r.get("emoji_name") for r in reactions]})
 
@@ -197,17 +217,32 @@ class Day:
         self.body("hook.incoming.create", hook, {"fields": keys(hook)})
         hooks = api.hooks_list()
         self.body("hook.incoming.list", hooks, {"count": len(hooks) if isinstance(hooks, list) else None})
-        sent = api.in_webhook(f"{self.base}/hooks/{hook.get('id')}", channel["name"], "from the hook", username="day")
+        sent = api.in_webhook(
+            f"{self.base}/hooks/{hook.get('id')}", channel["name"], "from the hook", username="day"
+        )
         self.record("hook.incoming.post", sent.status_code == 200, sent.status_code, {"body": sent.text})
 
         command = api.post(f"/teams/{tid}/commands/execute", {"channel_id": cid, "command": "/shrug the day"})
-        self.body("command.execute", command, {"response_type": command.get("response_type"), "fields": keys(command)})
+        self.body(
+            "command.execute",
+            command,
+            {"response_type": command.get("response_type"), "fields": keys(command)},
+        )
 
-        pref = [{"user_id": bot.user["id"], "category": "display_settings", "name": "use_military_time", "value": "true"}]
+        pref = [
+            {
+                "user_id": bot.user["id"],
+                "category": "display_settings",
+                "name": "use_military_time",
+                "value": "true",
+            }
+        ]
         saved = api.post("/preferences/save", pref)
         self.body("preferences.save", saved, {"body": saved})
         category = api.get("/preferences/display_settings")
-        self.body("preferences.category", category, {"values": [p["name"] + "=" + p["value"] for p in category]})
+        self.body(
+            "preferences.category", category, {"values": [p["name"] + "=" + p["value"] for p in category]}
+        )
 
         self.websocket(bot, other, cid)
         page = other.api.get(f"/teams/{tid}/channels/{cid}/posts/page/0/30")
@@ -243,7 +278,7 @@ class Day:
         hello = self.wait(lambda: next((e for e in events if e.get("event") == "hello"), None))
         self.record("websocket.hello", hello is not None, None, {"data": keys(hello and hello.get("data"))})
 
-        sent = other.channel_msg(cid, "@%s ping" % bot.user["username"])
+        sent = other.channel_msg(cid, "@{} ping".format(bot.user["username"]))
         self.body("other.mention", sent, {"message": self.anonymise(sent.get("message", ""))})
         posted = self.wait(lambda: next((e for e in events if e.get("event") == "posted"), None))
         data = posted.get("data", {}) if posted else {}
@@ -253,12 +288,14 @@ class Day:
             None,
             {"data": keys(data), "mentions_bot": bot.user["id"] in (data.get("mentions") or [])},
         )
-        pong = self.wait(lambda: self.find(other, cid, "@%s: pong" % other.user["username"]))
+        pong = self.wait(lambda: self.find(other, cid, "@{}: pong".format(other.user["username"])))
         self.record("bot.reply", pong is not None, None, {"message": pong and self.anonymise(pong)})
 
-        other.channel_msg(cid, "@%s hook" % bot.user["username"])
-        via_hook = self.wait(lambda: self.find(other, cid, "@%s: hook pong" % other.user["username"]))
-        self.record("bot.reply_webapi", via_hook is not None, None, {"message": via_hook and self.anonymise(via_hook)})
+        other.channel_msg(cid, "@{} hook".format(bot.user["username"]))
+        via_hook = self.wait(lambda: self.find(other, cid, "@{}: hook pong".format(other.user["username"])))
+        self.record(
+            "bot.reply_webapi", via_hook is not None, None, {"message": via_hook and self.anonymise(via_hook)}
+        )
         seen = sorted({e.get("event") for e in events})
         self.record("websocket.events", True, None, {"events": seen})
 
