@@ -216,6 +216,22 @@ async function day() {
         post_fields: keys(inner),
         by_other: Boolean(inner) && inner.user_id === otherId
     });
+    // the other user types in the channel from a websocket of its own; the bot sees `typing`
+    const otherEvents = [];
+    const otherWs = new WebSocketClient();
+    cookie = 'MMAUTHTOKEN=' + other.token;
+    otherWs.setEventCallback((msg) => otherEvents.push(msg));
+    otherWs.initialize(base.replace(/^http/, 'ws') + '/api/v3/users/websocket');
+    await waitFor(otherEvents, (e) => e.event === 'hello');
+    otherWs.userTyping(channel.id, '');
+    const typing = await waitFor(events, (e) => e.event === 'typing');
+    record('websocket.typing', {ok: Boolean(typing), status: null}, {
+        data: keys(typing && typing.data),
+        broadcast: keys(typing && typing.broadcast),
+        by_other: Boolean(typing) && typing.data.user_id === otherId,
+        omits_typist: Boolean(typing) && Boolean(typing.broadcast.omit_users) && Boolean(typing.broadcast.omit_users[otherId])
+    });
+    otherWs.close();
     ws.getStatuses((msg) => replies.push(msg));
     const statuses = await waitFor(replies, () => true);
     record('websocket.get_statuses', {ok: Boolean(statuses) && statuses.status === 'OK', status: null}, {

@@ -20,8 +20,8 @@ _SERVE = "import sys; from mmv3.cli import main; sys.exit(main())"
 
 
 @contextlib.contextmanager
-def mmv3_serve() -> Iterator[str]:
-    """Start `mmv3 serve --port 0 --db :memory:` with BOT and OTHER; yield its base URL."""
+def mmv3_serve(faults: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start `mmv3 serve --port 0 --db :memory:` with BOT and OTHER (and fault switches); yield its URL."""
     env = {
         **os.environ,
         "MMV3_ADMIN_PASSWORD": PASSWORDS["MMV3_BOT_PASSWORD"],
@@ -29,6 +29,8 @@ def mmv3_serve() -> Iterator[str]:
     }
     args = ["serve", "--port", "0", "--db", ":memory:", "--no-rate-limit", "--bcrypt-cost", "4"]
     args += ["--admin", BOT, "--user", OTHER]
+    for fault in faults:
+        args += ["--fault", fault]
     process = subprocess.Popen(
         [sys.executable, "-c", _SERVE, *args],
         env=env,

@@ -83,12 +83,13 @@ def test_official_javascript_client_day(serve):
             "preferences.category",
             "websocket.hello",
             "websocket.posted",
+            "websocket.typing",
             "websocket.get_statuses",
             "logout",
         },
     )
     events = next(s for s in steps if s["step"] == "websocket.events")["summary"]["events"]
-    assert {"hello", "posted", "post_edited", "preferences_changed"} <= set(events)
+    assert {"hello", "posted", "post_edited", "preferences_changed", "typing"} <= set(events)
 
 
 def test_mattermost_bot_framework_day(serve):
@@ -112,3 +113,17 @@ def test_mattermost_bot_framework_day(serve):
     )
     posted = next(s for s in steps if s["step"] == "websocket.posted")["summary"]
     assert posted["mentions_bot"] is True
+
+
+def test_a_server_that_sends_no_login_token_fails_the_day():
+    """The day's verdict can fail: with login's Token header gone, the client's later calls fail."""
+    if (
+        shutil.which("node") is None
+        or not (CLIENTS / "node_modules" / "mattermost" / "lib" / "client.js").exists()
+    ):
+        missing_tool(f"Node.js and npm `mattermost@3.4.0` are needed: `{NPM_INSTALL}`")
+    with mmv3_serve(faults=("headers-no-login-token",)) as url:
+        steps = day("js", url)
+    with pytest.raises(AssertionError, match="401"):
+        assert_day(steps, {"login"})
+    assert next(s for s in steps if s["step"] == "login")["summary"]["token_header"] is False
