@@ -13,8 +13,8 @@ a bot reaches through its generic `api.get`/`api.post` (reactions, commands, pre
 through those, and what it cannot do at all (file uploads) is skipped. The websocket part runs the
 framework's own dispatcher with a `respond_to` plugin: OTHER mentions the bot, the bot answers.
 Prints one JSON line per step on stdout: {step, ok, status, summary}, with no ids, tokens, names or
-times, so that runs against two servers compare line by line. Exits 0 once the day is through, 2 on
-bad usage.
+times, so that runs against two servers compare line by line. Exits 0 once the day is through, 1 when
+the server cannot be reached or answers what is not JSON, 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -46,9 +46,18 @@ def main() -> int:
     base, bot_login, other_login = sys.argv[1:]
     clients = Path(os.environ.get("MMV3_CLIENTS_DIR", ROOT / ".mmv3" / "clients"))
     sys.path.insert(0, str(clients / "python"))
+    import requests
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bot.py imports the deprecated `imp`
-        Day(base, bot_login, other_login).run()
+        try:
+            Day(base, bot_login, other_login).run()
+        except requests.RequestException as exc:
+            print(f"day_bot: cannot reach {base}: {type(exc).__name__}", file=sys.stderr)
+            return 1
+        except ValueError:
+            print(f"day_bot: {base} answered something that is not JSON", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -72,6 +72,26 @@ def run_day(command: list[str], passwords: dict[str, str]) -> tuple[int, list[di
     import json
 
     env = {**os.environ, **passwords, "MMV3_CLIENTS_DIR": str(CLIENTS)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        return 124, [], f"{command[1]} did not finish within 180 s"
     steps = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return done.returncode, steps, done.stderr[-2000:]
+
+
+RECORDED = HERE / "real-4.9"  # the days' transcripts against a live real 4.9 (compare.py --record)
+
+
+def recorded(client: str) -> list[dict]:
+    """The transcript compare.py --record took against real 4.9 for one client ("js" or "python")."""
+    import json
+
+    text = (RECORDED / f"{client}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def differences(theirs: list[dict], ours: list[dict]) -> list[tuple[dict, dict]]:
+    """The steps whose lines differ, paired by step name in the real day's order."""
+    mine = {s["step"]: s for s in ours}
+    return [(s, mine.get(s["step"], {})) for s in theirs if mine.get(s["step"]) != s]
