@@ -8,7 +8,7 @@ import pytest
 from mmv3.suite.preflight import ExitCode
 
 from .conformance_run import run_suite
-from .hostile import DiesAfter, hostile_server, misbehaving_reference
+from .hostile import DiesAfter, Holds, hostile_server, misbehaving_reference
 
 pytestmark = pytest.mark.slow
 
@@ -101,3 +101,51 @@ def test_a_target_that_dies_mid_run_ends_the_run_from_the_controller(workers, tm
         )
     _assert_ends_as_unreachable(run, target.url)
     assert run.seconds < 90, f"took {run.seconds:.1f} s"
+
+
+RECYCLE = "/api/v3/admin/recycle_db_conn"
+# Families whose checks wait for the success answer of every route, recycle_db_conn's included.
+SUCCESS_FAMILIES = ["-m", "schema or headers"]
+
+
+def _run_with_held_recycle(tmp_path, seconds: float, args: list[str]):
+    with misbehaving_reference(lambda app: Holds(app, RECYCLE, seconds)) as target:
+        run = run_suite(
+            ["--base-url", target.url, "-n", "2", *SUCCESS_FAMILIES, *args],
+            reports=tmp_path,
+            env=target.credentials,
+            timeout=400,
+        )
+        held = target.middleware.held
+    output = run.stdout + run.stderr
+    assert held >= 1, "the held route was never called: the test shows nothing"
+    assert "INTERNALERROR" not in output and "Traceback" not in output, run.tail(60)
+    assert "stopped answering" not in output, run.tail()
+    recycle = [c for c in run.cases if c.route == f"GET {RECYCLE}"]
+    others = [c for c in run.failures if c.route != f"GET {RECYCLE}"]
+    assert recycle and not others, others
+    return run, recycle
+
+
+def test_a_slow_route_is_waited_for_with_its_own_timeout(tmp_path):
+    """recycle_db_conn holds its answer by design (x-mmv3-slow): longer than --mm-timeout is fine."""
+    run, recycle = _run_with_held_recycle(tmp_path, 5, ["--mm-timeout", "2", "--mm-slow-timeout", "15"])
+    assert run.returncode == 0, run.tail()
+    assert {c.outcome for c in recycle} == {"passed"}, recycle
+
+
+def test_a_slow_route_that_never_answers_fails_its_own_checks_only(tmp_path):
+    """Past its own timeout the route's checks fail as 'no answer'; it is not a dead target."""
+    run, recycle = _run_with_held_recycle(tmp_path, 600, ["--mm-timeout", "2", "--mm-slow-timeout", "3"])
+    assert run.returncode == 1, run.tail()
+    assert {c.outcome for c in recycle} == {"failed"}, recycle
+    assert all("no answer from the server within 3 s" in c.message for c in recycle), recycle
+
+
+def test_a_60_second_hold_on_a_slow_route_is_tolerated(tmp_path):
+    """The issue's case at full size: the route holds 60 s, the run keeps its default timeouts
+    (10 s, and the catalogue's 90 s for recycle_db_conn), and ends well with every check passed."""
+    run, recycle = _run_with_held_recycle(tmp_path, 60, [])
+    assert run.returncode == 0, run.tail()
+    assert {c.outcome for c in recycle} == {"passed"}, recycle
+    assert 60 <= run.seconds < 180, f"took {run.seconds:.1f} s"
