@@ -3,6 +3,8 @@ hang or a traceback."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mmv3.suite.preflight import ExitCode
@@ -149,3 +151,34 @@ def test_a_60_second_hold_on_a_slow_route_is_tolerated(tmp_path):
     assert run.returncode == 0, run.tail()
     assert {c.outcome for c in recycle} == {"passed"}, recycle
     assert 60 <= run.seconds < 180, f"took {run.seconds:.1f} s"
+
+
+def test_a_worker_that_dies_is_reported_with_what_did_not_run(tmp_path):
+    """A worker dies in the middle of a check: no INTERNALERROR, exit 3 and one line naming the
+    worker and the check; the matrix files every check that did not run, with the reason."""
+    from pathlib import Path
+
+    victim = "test_no_token[GET /api/v3/users/me]"
+    env = {
+        "MMV3_TEST_KILL_AT": victim,
+        "MMV3_TEST_KILL_ONCE": str(tmp_path / "killed"),
+        "PYTHONPATH": os.pathsep.join([os.environ.get("PYTHONPATH", ""), str(Path(__file__).parent)]),
+    }
+    run = run_suite(
+        ["-n", "2", "-m", "auth", "-p", "worker_killer"],  # no restart by default
+        reports=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    output = run.stdout + run.stderr
+    assert (tmp_path / "killed").exists(), "no worker was killed: the test shows nothing"
+    assert run.returncode == 3, run.tail()
+    assert "INTERNALERROR" not in output and "Traceback" not in output, run.tail(60)
+    lines = [line for line in output.splitlines() if line.startswith("mmv3: worker ")]
+    assert len(lines) == 1 and f"died while running conformance/test_auth.py::{victim}" in lines[0], lines
+    checks = [c for r in run.matrix()["routes"].values() for f in r["families"].values() for c in f["checks"]]
+    not_run = [c for c in checks if c["status"] == "not run"]
+    assert any(c["reason"].startswith("not run: worker gw") for c in not_run), not_run
+    assert f"{len(not_run)} checks did not run" in lines[0]
+    assert len(checks) == len(run.cases), "every collected check is in the matrix, run or not"
+    assert any(c["reason"] == "not run: the run ended before it (a worker died)" for c in not_run)
