@@ -182,3 +182,30 @@ def test_a_worker_that_dies_is_reported_with_what_did_not_run(tmp_path):
     assert f"{len(not_run)} checks did not run" in lines[0]
     assert len(checks) == len(run.cases), "every collected check is in the matrix, run or not"
     assert any(c["reason"] == "not run: the run ended before it (a worker died)" for c in not_run)
+
+
+def test_mmv3_check_folds_a_target_gone_into_exit_4_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from mmv3.paths import REPO_ROOT
+
+    with misbehaving_reference(lambda app: DiesAfter(app, budget=400)) as target:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MMV3_"))}
+        env.update(target.credentials)
+        command = [sys.executable, "-m", "mmv3.cli", "check", "--base-url", target.url]
+        command += [
+            "--user",
+            target.credentials["MMV3_USER"],
+            "--families",
+            "auth",
+            "--reports",
+            str(tmp_path),
+        ]
+        done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"mmv3 check: conformance: the target {target.url} stopped answering: "
+    ), done.stderr
+    assert "INTERNALERROR" not in done.stdout + done.stderr
