@@ -77,6 +77,11 @@ _ALL = (
         "the posts before/after a post leave out the one next to it",
     ),
     Fault("invariants-member-count-off", "invariants", "a channel's stats count one member more than it has"),
+    Fault(
+        "headers-on-upgrade",
+        "headers",
+        "the 101 WebSocket upgrade carries X-Request-Id, X-Version-Id and Expires as other answers do",
+    ),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}
