@@ -32,6 +32,9 @@ class Deviation:
     route: str
     check: str
     reason: str
+    # True where the deviation shows only under some server settings (e.g. a feature switched on):
+    # then a pass is not "deviation gone", since the same release passes with the feature off.
+    may_pass: bool = False
 
     def matches(self, route: str, check_id: str) -> bool:
         family = check_id.split(".", 1)[0]
@@ -84,7 +87,10 @@ def load(path: str | Path | None) -> Expectations:
             raise ExpectationsError(
                 f"{source}: deviation #{index}: check {check!r} is not in a family ({', '.join(FAMILIES)})"
             )
-        deviations.append(Deviation(route, check, reason))
+        may_pass = entry.get("may_pass", False)
+        if not isinstance(may_pass, bool):
+            raise ExpectationsError(f"{source}: deviation #{index}: may_pass must be true or false")
+        deviations.append(Deviation(route, check, reason, may_pass))
     return Expectations(str(source), str(data.get("target") or ""), deviations)
 
 
