@@ -117,7 +117,9 @@ def finalize(environment: Any, reason: str) -> dict[str, Any] | None:
             retry_probe=state.retry_probe,
         )
     stats = run_stats(environment, state)
-    outcomes = check(state.thresholds, stats, oracle) if state.thresholds is not None else []
+    scenarios = sorted(u.__name__ for u in environment.user_classes)
+    thresholds = state.thresholds.for_scenarios(scenarios) if state.thresholds is not None else None
+    outcomes = check(thresholds, stats, oracle) if thresholds is not None else []
     workers.last_look(environment)
     problems = vacuity.problems(
         sent=max(environment.runner.stats.total.num_requests, state.accounting.totals()["offered"]),
@@ -227,6 +229,9 @@ def _summary(
             "throttled_ratio": round(stats.throttled_ratio, 6),
         },
         "requests_by_name": state.accounting.name_counts(),
+        # A scenario's warm-up requests (each user's first login): in the totals and the oracle,
+        # outside the latency figures and thresholds.
+        "warmup": state.accounting.warmup_totals(),
         "locust": {
             "requests": locust_total.num_requests,
             "failures": locust_total.num_failures,
@@ -240,6 +245,7 @@ def _summary(
         if state.thresholds is None
         else {
             "file": state.settings.thresholds,
+            "scenarios": sorted(u.__name__ for u in environment.user_classes),
             "outcomes": [{"name": o.name, "status": o.status, "message": o.message} for o in outcomes],
             "breaches": breach_lines(outcomes),
         },
@@ -307,6 +313,16 @@ def _console(
             m.admitted_before_first_429 or 0,
             m.burst,
             f"{m.sustained_rate:.2f}/s" if m.sustained_rate is not None else "n/a",
+        )
+    warm = summary.get("warmup")
+    if warm and warm["offered"]:
+        logger.info(
+            "warm-up (not judged by the thresholds): %d request(s), %d answered, p50 %s ms, p95 %s ms, max %s ms",
+            warm["offered"],
+            warm["accepted"],
+            warm["p50_ms"],
+            warm["p95_ms"],
+            warm["max_ms"],
         )
     late = summary.get("arrivals")
     if late and late.get("late"):

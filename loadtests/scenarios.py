@@ -29,7 +29,7 @@ from locust import tag, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 from mmv3.catalog import load_catalog
-from mmv3.load.accounting import THROTTLED, as_int
+from mmv3.load.accounting import THROTTLED, WARMUP, as_int
 from mmv3.load.messages import realistic_messages
 
 import state as run_state
@@ -95,7 +95,7 @@ class V3User(FastHttpUser):
             gevent.sleep(self.wait_time())
 
     def start_session(self) -> None:
-        """What a user does once before its tasks (log in)."""
+        """What a user does once before its tasks (log in): its requests are warm-up."""
 
     def active(self) -> bool:
         """Whether a task may run now: False while the open-model schedule is paused; a user that
@@ -123,8 +123,10 @@ class V3User(FastHttpUser):
         return pause
 
     # -- requests ------------------------------------------------------------------------------
-    def call(self, op: Any, path: str, *, json: Any = None, auth: bool = True) -> Any:
-        """Send one request named after its catalogue route; the response (status 0 = no answer)."""
+    def call(self, op: Any, path: str, *, json: Any = None, auth: bool = True, warmup: bool = False) -> Any:
+        """Send one request named after its catalogue route; the response (status 0 = no answer).
+        A `warmup` request is counted under the request type "warmup" (a 429 still as "throttled"),
+        outside the latency thresholds, and in the summary's warm-up section."""
         run = self.run
         if run.budget is not None:
             if run.budget <= 0:
@@ -138,7 +140,10 @@ class V3User(FastHttpUser):
             json=json,
             headers=self.auth_headers if auth else None,
             catch_response=True,
+            context=_WARMUP_CONTEXT if warmup else {},
         ) as response:
+            if warmup:
+                response.request_meta["request_type"] = WARMUP
             if response.status_code == 429:
                 meta = response.request_meta
                 meta["request_type"] = THROTTLED
@@ -156,13 +161,14 @@ class V3User(FastHttpUser):
                     response.request_meta["response_time"] += lag * 1000
         return response
 
-    def login(self) -> bool:
+    def login(self, warmup: bool = False) -> bool:
         account = self.account
         response = self.call(
             LOGIN,
             LOGIN.template,
             json={"login_id": account.username, "password": account.password},
             auth=False,
+            warmup=warmup,
         )
         token = response.headers.get("Token") if response.status_code == 200 and response.headers else None
         if not token:
@@ -171,9 +177,9 @@ class V3User(FastHttpUser):
         self.auth_headers = {"Authorization": f"Bearer {token}"}
         return True
 
-    def ensure_login(self) -> None:
+    def ensure_login(self, warmup: bool = False) -> None:
         while self.token is None:
-            if self.login():
+            if self.login(warmup):
                 return
             gevent.sleep(self.backoff or 1.0)
             self.backoff = 0.0
@@ -187,6 +193,10 @@ class V3User(FastHttpUser):
         channel = self.rng.choice(self.channels)
         body = {"channel_id": channel["id"], "message": self.rng.choice(self.messages)}
         self.forget_session(self.call(POST, channel["post"], json=body))
+
+
+# Marks a request event as warm-up for the accounting (tracking.py).
+_WARMUP_CONTEXT = {"mmv3_warmup": True}
 
 
 def _retry_after(headers: Any) -> int | None:
@@ -220,7 +230,7 @@ class Poster(V3User):
     default_wait = (0.05, 0.2)
 
     def start_session(self) -> None:
-        self.ensure_login()
+        self.ensure_login(warmup=True)
 
     @tag("post")
     @task
@@ -237,7 +247,7 @@ class Mixed(V3User):
     default_wait = (1.0, 3.0)
 
     def start_session(self) -> None:
-        self.ensure_login()
+        self.ensure_login(warmup=True)
         self.current = self.rng.choice(self.channels)
         members = self.run.population.accounts if self.run.population else []
         self.status_ids = [a.id for a in members if a.team == self.account.team and a.id][:20]

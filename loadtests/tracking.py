@@ -66,6 +66,7 @@ def account(
         content_type=headers.get("Content-Type") if denied and headers else None,
         body=response.content if denied else None,
         failed=exception is not None and not denied,
+        warmup=bool(context and context.get("mmv3_warmup")),
     )
 
 

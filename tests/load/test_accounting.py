@@ -148,3 +148,26 @@ def test_small_helpers() -> None:
     assert [rounded_ms(v) for v in (4.4, 123, 1234)] == [4, 120, 1200]
     assert percentile({1: 98, 100: 2}, 0.95) == 1 and percentile({1: 98, 100: 2}, 0.99) == 100
     assert percentile({}, 0.5) is None
+
+
+def test_warmup_requests_count_but_keep_their_latency_apart() -> None:
+    acc = Accounting()
+    acc.record(sent=T0, elapsed_ms=1800, status=200, name="/api/v3/users/login", warmup=True)
+    acc.record(sent=T0 + 0.1, elapsed_ms=3, status=429, name="/api/v3/users/login", warmup=True)
+    for i in range(20):
+        acc.record(sent=T0 + 0.2 + i / 100, elapsed_ms=4, status=200, name="/posts/create")
+    totals = acc.totals()
+    # in every count and in the oracle's log: a warm-up request spends the rate-limit bucket too
+    assert (totals["offered"], totals["accepted"], totals["throttled"]) == (22, 21, 1)
+    assert len(acc.logs["local"]) == 22
+    # but not in the latency of the run, nor of its seconds
+    assert totals["p95_ms"] == totals["p99_ms"] == 4
+    assert acc.timeline()[0]["p99_ms"] == 4
+    warm = acc.warmup_totals()
+    assert (warm["offered"], warm["accepted"], warm["throttled"]) == (2, 1, 1)
+    assert warm["p95_ms"] == warm["max_ms"] == 1800
+    # a worker's warm-up reaches the master
+    master = Accounting()
+    master.merge(json.loads(json.dumps(acc.drain())))
+    assert master.warmup_totals() == warm
+    assert acc.warmup_totals()["offered"] == 0

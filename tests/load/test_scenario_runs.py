@@ -8,7 +8,7 @@ import pytest
 
 from mmv3.load.vacuity import EXIT_PROVISIONING
 from mmv3.server import running_server
-from tests.load.locust_runs import POST, locust
+from tests.load.locust_runs import POST, REPO, locust
 
 FAULT_THRESHOLDS = "ratelimit:\n  oracle: all\n"
 
@@ -114,3 +114,31 @@ def test_bad_options_are_one_line(tmp_path, args: list[str], message: str, code:
     assert message in run.stderr
     assert "Traceback" not in run.stderr
     assert not (run.run_dir / "summary.json").exists()
+
+
+def test_the_readme_command_passes_the_shipped_thresholds_with_logins_as_warmup(tmp_path) -> None:
+    """The README's load command, shortened: no --host (a reference server at Mattermost's 10/100
+    and bcrypt cost 10), 20 users spawned at once, the shipped thresholds file."""
+    run = locust(
+        tmp_path,
+        "Poster",
+        "-u", "20", "-r", "20", "-t", "15s",
+        "--mmv3-thresholds", str(REPO / "loadtests" / "thresholds.yaml"),
+        "--mmv3-no-plots",
+        timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.describe()
+    summary = run.summary
+    outcomes = {o["name"]: o["status"] for o in summary["thresholds"]["outcomes"]}
+    assert outcomes["latency p95 Aggregated"] == "passed"
+    assert outcomes["latency p95 " + "POST " + POST] == "passed"
+    assert outcomes["oracle burst"] == "passed" and outcomes["oracle sustained_rate"] == "passed"
+    # each user's first login is warm-up: its own Locust row and summary section, not judged
+    rows = {(r["Type"], r["Name"]) for r in run.locust_rows()}
+    assert ("warmup", "/api/v3/users/login") in rows and ("POST", "/api/v3/users/login") not in rows
+    warm = summary["warmup"]
+    assert warm["offered"] == warm["accepted"] == 20 and warm["p95_ms"] is not None
+    assert "warm-up (not judged by the thresholds): 20 request(s)" in run.stderr
+    assert not any("users/login" in name for name in outcomes)
+    # but it spent the rate-limit bucket like any request: the oracle counts it
+    assert summary["requests_by_name"]["/api/v3/users/login"]["offered"] == 20

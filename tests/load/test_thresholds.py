@@ -167,3 +167,50 @@ def test_the_shipped_example_file_loads() -> None:
 
     t = Thresholds.load(REPO / "loadtests" / "thresholds.yaml")
     assert t.oracle == "all" and t.burst_within == 2 and "Aggregated" in t.latency_ms
+
+
+def test_warmup_rows_are_not_judged_but_a_name_never_sent_still_breaches(oracle) -> None:
+    warm = stats(
+        entries=[
+            EntryStats("warmup", "/api/v3/users/login", 20, 0, {"p95": 1800.0}),
+            EntryStats("POST", "/api/v3/posts/create", 500, 0, {"p95": 12.0}),
+        ]
+    )
+    for name in ("POST /api/v3/users/login", "/api/v3/users/login"):
+        (outcome,) = check(Thresholds.from_data({"latency_ms": {name: {"p95": 1000}}}), warm, oracle)
+        assert outcome.status == "skipped" and "only as warm-up" in outcome.message
+    (outcome,) = check(Thresholds.from_data({"latency_ms": {"GET /nothing": {"p95": 10}}}), warm, oracle)
+    assert outcome.breached
+    # a steady row of the same name is judged, the warm-up row left out
+    both = stats(entries=[*warm.entries, EntryStats("POST", "/api/v3/users/login", 9, 0, {"p95": 300.0})])
+    (outcome,) = check(
+        Thresholds.from_data({"latency_ms": {"/api/v3/users/login": {"p95": 1000}}}), both, oracle
+    )
+    assert outcome.status == "passed" and "300 ms" in outcome.message
+
+
+def test_scenario_sections_add_their_limits_to_runs_of_that_scenario() -> None:
+    t = Thresholds.from_data(
+        _yaml(
+            """
+latency_ms:
+  Aggregated: {p95: 500}
+  "POST /a": {p95: 100}
+scenarios:
+  LoginStorm:
+    latency_ms: {Aggregated: {p95: 1500}, "POST /login": {p95: 2500}}
+  Mixed:
+    latency_ms: {Aggregated: {p95: 800, p99: 2000}}
+"""
+        )
+    )
+    assert t.for_scenarios(["Poster"]).latency_ms == {"Aggregated": {"p95": 500}, "POST /a": {"p95": 100}}
+    storm = t.for_scenarios(["LoginStorm"]).latency_ms
+    assert storm["Aggregated"] == {"p95": 1500} and storm["POST /login"] == {"p95": 2500}
+    # two scenarios in one run: the larger limit of the two for the same figure
+    both = t.for_scenarios(["Mixed", "LoginStorm"]).latency_ms
+    assert both["Aggregated"] == {"p95": 1500, "p99": 2000}
+    with pytest.raises(ThresholdsError, match="scenarios.Poster: unknown key failure_ratio"):
+        Thresholds.from_data({"scenarios": {"Poster": {"failure_ratio": 0.1}}})
+    with pytest.raises(ThresholdsError, match="scenarios.Poster.latency_ms.x.p95: must be a number"):
+        Thresholds.from_data({"scenarios": {"Poster": {"latency_ms": {"x": {"p95": "fast"}}}}})

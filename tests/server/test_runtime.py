@@ -226,6 +226,56 @@ def test_data_survives_a_restart_and_a_kill_9(tmp_path: Path) -> None:
         assert "Traceback" not in served.stderr()
 
 
+def test_every_post_acknowledged_under_concurrent_posting_survives_a_kill_9(tmp_path: Path) -> None:
+    """benchmarks/kill9_durability.py in small: the kill lands while posts are in flight."""
+    args = ("--db", str(tmp_path / "mmv3.db"), "--no-rate-limit")
+    acknowledged: list[str] = []
+    errors: list[int] = []
+    with serve(tmp_path, *args) as served:
+        api = Api(served.url)
+        api.create_user("poster")
+        token = api.login("poster")
+        team = api.create_team(token, "kill-team")
+        channel = api.create_channel(token, team["id"], "kill-channel")
+        path = f"/api/v3/teams/{team['id']}/channels/{channel['id']}/posts/create"
+        body = {"channel_id": channel["id"], "message": "acknowledged before kill -9"}
+        done = threading.Event()
+
+        def post() -> None:
+            poster = Api(served.url)
+            while not done.is_set():
+                try:
+                    answer = poster.call("POST", path, body, token=token)
+                except requests.RequestException:
+                    return  # the server is gone
+                if answer.status_code == 200:
+                    acknowledged.append(answer.json()["id"])
+                else:
+                    errors.append(answer.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 60 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        served.proc.kill()  # SIGKILL with requests in flight
+        served.proc.wait(timeout=20)
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert len(acknowledged) >= 60 and not errors, (len(acknowledged), errors)
+
+    with serve(tmp_path, *args) as served:
+        api = Api(served.url)
+        missing = [
+            post_id
+            for post_id in acknowledged
+            if api.call("GET", f"/api/v3/teams/{team['id']}/posts/{post_id}", token=token).status_code != 200
+        ]
+        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged posts lost"
+
+
 def test_database_records_its_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "mmv3.db"
     with serve(tmp_path, "--db", str(db)) as served:

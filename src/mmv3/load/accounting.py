@@ -20,6 +20,9 @@ from mmv3.ratelimit import DENIED_BODY, DENIED_CONTENT_TYPE, looks_like_epoch
 
 # The Locust request type (the "Type" column) under which 429 answers are counted.
 THROTTLED = "throttled"
+# The Locust request type of a scenario's warm-up requests (a user's first login), answered but
+# not judged by the latency thresholds; 429s among them are still "throttled".
+WARMUP = "warmup"
 
 # Event codes of the per-request log the oracle replays.
 ACCEPTED, DENIED, UNANSWERED = 0, 1, 2
@@ -241,6 +244,8 @@ class Accounting:
         # name -> [offered, accepted, throttled, unanswered, failed]
         self.names: dict[str, list[int]] = {}
         self.logs: dict[str, EventLog] = {}
+        # Warm-up requests: in every count above, but their latency is kept apart (not in `seconds`).
+        self.warmup = Second()
 
     # -- recording -------------------------------------------------------------------------
     def record(
@@ -257,14 +262,18 @@ class Accounting:
         content_type: str | None = None,
         body: bytes | None = None,
         failed: bool = False,
+        warmup: bool = False,
     ) -> None:
         """File one finished request. `status` 0 = no answer; `failed` = a non-429 failure.
-        `content_type` and `body` are looked at for 429s only."""
+        `content_type` and `body` are looked at for 429s only. A `warmup` request counts like any
+        other (it spends the rate-limit bucket), but its latency goes to `self.warmup` only."""
         key = int(sent)
         second = self.seconds.get(key)
         if second is None:
             second = self.seconds[key] = Second()
         second.offered += 1
+        if warmup:
+            self._warmup(elapsed_ms, status, failed)
         counts = self.names.get(name)
         if counts is None:
             counts = self.names[name] = [0, 0, 0, 0, 0]
@@ -286,12 +295,26 @@ class Accounting:
             second.accepted += 1
             counts[1] += 1
             log.add(sent, ACCEPTED)
-            ms = rounded_ms(elapsed_ms)
-            second.latency[ms] = second.latency.get(ms, 0) + 1
+            if not warmup:
+                ms = rounded_ms(elapsed_ms)
+                second.latency[ms] = second.latency.get(ms, 0) + 1
             if failed:
                 second.failed += 1
                 counts[4] += 1
         self._headers(second, throttled, limit, remaining, reset, retry_after, content_type, body)
+
+    def _warmup(self, elapsed_ms: float, status: int, failed: bool) -> None:
+        warm = self.warmup
+        warm.offered += 1
+        if not status:
+            warm.unanswered += 1
+        elif status == 429:
+            warm.throttled += 1
+        else:
+            warm.accepted += 1
+            warm.failed += int(failed)
+            ms = rounded_ms(elapsed_ms)
+            warm.latency[ms] = warm.latency.get(ms, 0) + 1
 
     def _headers(
         self,
@@ -355,11 +378,13 @@ class Accounting:
             "logs": [
                 [source, list(log.times), list(log.codes), log.dropped] for source, log in self.logs.items()
             ],
+            "warmup": self.warmup.to_row(0),
         }
         self.seconds = {}
         self.headers = HeaderView()
         self.names = {}
         self.logs = {}
+        self.warmup = Second()
         return data
 
     def merge(self, data: Mapping[str, Any], *, source: str | None = None) -> None:
@@ -381,6 +406,8 @@ class Accounting:
             if log is None:
                 log = self.logs[name] = EventLog(self.max_events)
             log.extend(times, codes, int(dropped))
+        if data.get("warmup"):
+            self.warmup.merge(Second.from_row(data["warmup"])[1])
 
     # -- views -----------------------------------------------------------------------------
     def totals(self) -> dict[str, Any]:
@@ -441,6 +468,21 @@ class Accounting:
             "offered_rps": sum(s.offered for s in seconds) / window,
             "accepted_rps": sum(s.accepted for s in seconds) / window,
             "throttled_rps": sum(s.throttled for s in seconds) / window,
+        }
+
+    def warmup_totals(self) -> dict[str, Any]:
+        """The warm-up requests: counts and latency (ms) of the answered ones but 429s."""
+        warm = self.warmup
+        return {
+            "offered": warm.offered,
+            "accepted": warm.accepted,
+            "throttled": warm.throttled,
+            "unanswered": warm.unanswered,
+            "failed": warm.failed,
+            "p50_ms": percentile(warm.latency, 0.50),
+            "p95_ms": percentile(warm.latency, 0.95),
+            "p99_ms": percentile(warm.latency, 0.99),
+            "max_ms": max(warm.latency) if warm.latency else None,
         }
 
     def name_counts(self) -> dict[str, dict[str, int]]:

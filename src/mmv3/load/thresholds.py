@@ -6,7 +6,10 @@ goodput_rps_min: 5             # accepted requests per second over the run
 max_throttled_ratio: 0.99      # 429s / answered requests
 latency_ms:                    # per request name as Locust shows it, or "Aggregated" (accepted requests)
   Aggregated: {p95: 500}
-  "POST /api/v3/users/login": {p95: 800, p99: 1500}
+  "POST /api/v3/users/login": {p95: 800, p99: 1500}  # skipped when logins were warm-up only
+scenarios:                     # runs of a scenario (Locust user class) add its own latency limits
+  LoginStorm:
+    latency_ms: {"POST /api/v3/users/login": {p95: 2000}}
 ratelimit:
   accepted_rate_within_pct: 5  # sustained accepted rate vs the rate the headers advertise
   burst_within: 2              # burst admitted vs Limit - 1, in requests
@@ -14,25 +17,30 @@ ratelimit:
   oracle: all                  # every oracle verdict must pass; or a list of verdict names; or none
 ```
 
-Every failed check is a `Breach` printed as one line; a run with any breach exits `EXIT_BREACH`.
+Latency thresholds judge the steady phase: a scenario's warm-up requests (Locust request type
+`warmup`, a user's first login) are in no row they read, "Aggregated" included; a request name sent
+only as warm-up is skipped rather than breached. Every failed check is a `Breach` printed as one
+line; a run with any breach exits `EXIT_BREACH`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mmv3.load.accounting import THROTTLED, WARMUP
 from mmv3.load.oracle import FAILED, PASSED, SKIPPED, OracleReport
 
 # The exit code of a run that breached a threshold (Locust itself uses 1 for request failures
 # and 2 for an unhandled error in the locustfile).
 EXIT_BREACH = 3
 
-_TOP = ("failure_ratio", "goodput_rps_min", "max_throttled_ratio", "latency_ms", "ratelimit")
+_TOP = ("failure_ratio", "goodput_rps_min", "max_throttled_ratio", "latency_ms", "scenarios", "ratelimit")
+_SCENARIO = ("latency_ms",)
 _RATELIMIT = ("accepted_rate_within_pct", "burst_within", "first_429_after_burst", "oracle")
 _PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 
@@ -47,6 +55,8 @@ class Thresholds:
     goodput_rps_min: float | None = None
     max_throttled_ratio: float | None = None
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # scenario (Locust user class) -> its own latency_ms, used by runs of that scenario
+    scenarios: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     accepted_rate_within_pct: float | None = None
     burst_within: int | None = None
     first_429_after_burst: bool = False
@@ -75,14 +85,17 @@ class Thresholds:
         if not isinstance(rate, Mapping):
             raise ThresholdsError(f"{source}: ratelimit must be a mapping")
         _known(rate, _RATELIMIT, f"{source}: ratelimit")
-        latency: dict[str, dict[str, float]] = {}
-        for name, limits in (data.get("latency_ms") or {}).items():
-            if not isinstance(limits, Mapping) or not limits:
-                raise ThresholdsError(f"{source}: latency_ms.{name} must map p50/p90/p95/p99 to milliseconds")
-            _known(limits, tuple(_PERCENTILES), f"{source}: latency_ms.{name}")
-            latency[str(name)] = {
-                key: _number(value, f"{source}: latency_ms.{name}.{key}") for key, value in limits.items()
-            }
+        latency = _latency(data.get("latency_ms"), f"{source}: latency_ms")
+        scenarios: dict[str, dict[str, dict[str, float]]] = {}
+        sections = data.get("scenarios") or {}
+        if not isinstance(sections, Mapping):
+            raise ThresholdsError(f"{source}: scenarios must map scenario names to their thresholds")
+        for scenario, section in sections.items():
+            where = f"{source}: scenarios.{scenario}"
+            if not isinstance(section, Mapping):
+                raise ThresholdsError(f"{where} must be a mapping")
+            _known(section, _SCENARIO, where)
+            scenarios[str(scenario)] = _latency(section.get("latency_ms"), f"{where}.latency_ms")
         oracle = rate.get("oracle", "none")
         if isinstance(oracle, list):
             oracle = tuple(str(name) for name in oracle)
@@ -94,11 +107,44 @@ class Thresholds:
             goodput_rps_min=_optional(data, "goodput_rps_min", source),
             max_throttled_ratio=_optional(data, "max_throttled_ratio", source),
             latency_ms=latency,
+            scenarios=scenarios,
             accepted_rate_within_pct=_optional(rate, "accepted_rate_within_pct", f"{source}: ratelimit"),
             burst_within=None if burst is None else int(_number(burst, f"{source}: ratelimit.burst_within")),
             first_429_after_burst=bool(rate.get("first_429_after_burst", False)),
             oracle=oracle,
         )
+
+    def for_scenarios(self, names: Iterable[str]) -> Thresholds:
+        """The thresholds of a run of these scenarios: the top-level latency limits with each
+        scenario's own on top; where two scenarios of the run limit the same figure, the larger
+        limit (their requests are mixed in the run's rows)."""
+        ran = [name for name in names if name in self.scenarios]
+        if not ran:
+            return self
+        latency = {name: dict(limits) for name, limits in self.latency_ms.items()}
+        own: dict[str, dict[str, float]] = {}
+        for scenario in ran:
+            for name, limits in self.scenarios[scenario].items():
+                mine = own.setdefault(name, {})
+                for key, limit in limits.items():
+                    mine[key] = max(mine.get(key, limit), limit)
+        for name, limits in own.items():
+            latency.setdefault(name, {}).update(limits)
+        return replace(self, latency_ms=latency)
+
+
+def _latency(data: Any, where: str) -> dict[str, dict[str, float]]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ThresholdsError(f"{where} must map request names to percentiles")
+    latency: dict[str, dict[str, float]] = {}
+    for name, limits in data.items():
+        if not isinstance(limits, Mapping) or not limits:
+            raise ThresholdsError(f"{where}.{name} must map p50/p90/p95/p99 to milliseconds")
+        _known(limits, tuple(_PERCENTILES), f"{where}.{name}")
+        latency[str(name)] = {key: _number(value, f"{where}.{name}.{key}") for key, value in limits.items()}
+    return latency
 
 
 def _known(data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -164,13 +210,19 @@ class RunStats:
         return self.throttled / self.answered if self.answered else 0.0
 
     def find(self, name: str) -> list[EntryStats]:
-        """Rows named `name`: "METHOD name" exactly, or every method of "name" but the throttled rows."""
+        """Rows named `name`: "METHOD name" exactly, or every method of "name" but the throttled
+        and warm-up rows."""
         exact = [e for e in self.entries if e.key == name]
         if exact:
             return exact
-        from mmv3.load.accounting import THROTTLED
+        return [e for e in self.entries if e.name == name and e.method not in (THROTTLED, WARMUP)]
 
-        return [e for e in self.entries if e.name == name and e.method != THROTTLED]
+    def warmup_only(self, name: str) -> bool:
+        """Whether `name` ("METHOD name" or "name") was sent only as a warm-up request."""
+        return any(
+            e.method == WARMUP and e.requests and (name == e.name or name.endswith(f" {e.name}"))
+            for e in self.entries
+        )
 
 
 @dataclass(frozen=True)
@@ -230,6 +282,10 @@ def check(thresholds: Thresholds, stats: RunStats, oracle: OracleReport | None) 
             else:
                 values = [e.percentiles.get(key) for e in stats.find(name)]
             values = [v for v in values if v is not None]
+            if not values and stats.warmup_only(name):
+                message = f"{key} of {name}: sent only as warm-up in this run, not judged"
+                out.append(Outcome(label, SKIPPED, message))
+                continue
             if not values:
                 out.append(Outcome(label, FAILED, f"{key} of {name}: no requests of that name were answered"))
                 continue
