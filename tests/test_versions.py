@@ -186,18 +186,33 @@ def test_catalogue_command_shows_what_applies_to_a_version():
 
 # ------------------------------------------------------------------------------------ --expect auto
 @pytest.mark.parametrize(
-    ("version", "chosen"), [("4.9.0", "mattermost-4.9.yaml"), ("4.10.0", "mattermost-4.9.yaml")]
+    ("version", "chosen"),
+    [
+        ("4.9.0", "mattermost-4.9.yaml"),
+        ("4.10.0", "mattermost-4.9.yaml"),
+        ("3.10.0", "mattermost-3.10.yaml"),
+    ],
 )
 def test_auto_picks_the_shipped_file_of_the_nearest_release_line_not_newer(version, chosen):
     path, reason = expectations.choose(version)
     assert path is not None and path.name == chosen and path.is_file()
     assert reason.startswith(chosen)
+    assert expectations.load(path).deviations  # and it is a well-formed deviations file
 
 
-@pytest.mark.parametrize("version", ["3.10.0", "4.8.1", "dev", None])
+@pytest.mark.parametrize("version", ["3.9.0", "4.8.1", "dev", None])
 def test_auto_picks_nothing_without_a_file_for_that_line_and_says_why(version):
     path, reason = expectations.choose(version)
     assert path is None and reason.startswith("no ")
+
+
+def test_auto_picks_none_for_3_10_while_only_4_9_is_shipped(tmp_path):
+    (tmp_path / "mattermost-4.9.yaml").write_text("deviations: []\n")
+    path, reason = expectations.choose("3.10.0", tmp_path)
+    assert path is None
+    assert (
+        reason == "no shipped deviations for Mattermost 3.10 or an older 3.x (shipped: mattermost-4.9.yaml)"
+    )
 
 
 def test_auto_picks_a_3_10_file_once_one_is_shipped(tmp_path):
