@@ -384,6 +384,8 @@ def test_catalogue_command_json() -> None:
         "success_status": 200,
         "error_statuses": [401, 403, 429, 501],
         "summary": CATALOG.operations[0].summary,
+        "since": "3.0.0",
+        "until": None,
     }
 
 
@@ -397,5 +399,5 @@ def test_catalogue_command_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[2].startswith("per auth:  none ")
     routes = [line.split() for line in lines[4:]]
     assert len(routes) == 187
-    assert routes[0] == ["GET", "/api/v3/admin/logs", "system_admin", "admin"]
-    assert ["POST", "/login/sso/saml", "web", "users"] in routes
+    assert routes[0] == ["GET", "/api/v3/admin/logs", "system_admin", "admin", "served", "3.0.0+"]
+    assert ["POST", "/login/sso/saml", "web", "users", "served", "3.2.0+"] in routes

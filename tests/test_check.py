@@ -211,6 +211,9 @@ def test_embedded_run_passes_and_fills_the_run_directory(tmp_path):
     suite = junit_root if junit_root.tag == "testsuite" else junit_root.find("testsuite")
     assert int(suite.get("tests")) > 100 and suite.get("failures") == "0"
     assert "conformance by check family:" in done.stdout and "headers    ok" in done.stdout
+    # --expect auto (the default) against the embedded server: no deviations, and the summary says so.
+    assert "known deviations: none (auto: the embedded reference server" in done.stdout
+    assert "version profile: 4.9.0: as in the source of 4.9.0" in done.stdout
     assert f"results: {run_dir}" in done.stdout
 
 

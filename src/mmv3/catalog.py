@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import json
 import mimetypes
@@ -29,7 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
-from mmv3 import paths
+from mmv3 import paths, versions
 
 AUTH_LEVELS = ("none", "session", "session-mfa-exempt", "system_admin", "web")
 SESSION_AUTH = ("session", "session-mfa-exempt", "system_admin")
@@ -113,6 +114,8 @@ class Operation:
     # of the run's, and its wait never counts as the target having stopped answering.
     slow_timeout: float | None = None
     slow_reason: str = ""
+    # The releases whose api/*.go registers the route (schemas/versions.json); None when not derived.
+    served: versions.Span | None = field(default=None, compare=False, hash=False, repr=False)
     request_example: Any = field(default=None, compare=False, hash=False, repr=False)
     _regex: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -196,11 +199,21 @@ class Catalog:
     """All v3 operations (routes.tsv order) plus a router with gorilla/mux semantics."""
 
     def __init__(
-        self, operations: tuple[Operation, ...], dispatch_order: tuple[Operation, ...], source: str = ""
+        self,
+        operations: tuple[Operation, ...],
+        dispatch_order: tuple[Operation, ...],
+        source: str = "",
+        facts: versions.VersionFacts | None = None,
     ):
+        if facts is not None:
+            spans = {op.key: facts.routes.get(op.key) for op in operations}
+            served = {op.key: dataclasses.replace(op, served=spans[op.key]) for op in operations}
+            operations = tuple(served[op.key] for op in operations)
+            dispatch_order = tuple(served[op.key] for op in dispatch_order)
         self.operations = operations
         self.dispatch_order = dispatch_order
         self.source = source
+        self.facts = facts
         self._by_id = {op.operation_id: op for op in operations}
         self._by_route = {(op.method, op.template): op for op in operations}
         self._index, self._wildcards = _build_index(dispatch_order)
@@ -230,10 +243,19 @@ class Catalog:
             where = f" line {mark.line + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise CatalogError(f"{path}:{where}: not valid YAML: {problem}") from None
-        return cls.from_document(doc, source=str(path))
+        facts = None
+        facts_path = path.parent / versions.VERSIONS_FILE
+        if facts_path.exists():
+            try:
+                facts = versions.VersionFacts.load(facts_path)
+            except versions.VersionError as exc:
+                raise CatalogError(str(exc)) from None
+        return cls.from_document(doc, source=str(path), facts=facts)
 
     @classmethod
-    def from_document(cls, doc: Any, source: str = "<document>") -> Catalog:
+    def from_document(
+        cls, doc: Any, source: str = "<document>", facts: versions.VersionFacts | None = None
+    ) -> Catalog:
         if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict) or not doc["paths"]:
             raise CatalogError(f"{source}: not an OpenAPI document with paths")
         operations: list[Operation] = []
@@ -269,7 +291,24 @@ class Catalog:
                     f"(unknown: {extra or '-'}; missing: {absent or '-'})"
                 )
             dispatch = tuple(by_key[str(k)] for k in order)
-        return cls(tuple(operations), dispatch, source)
+        return cls(tuple(operations), dispatch, source, facts)
+
+    # ------------------------------------------------------------------ versions
+    def profile(self, version: str | None) -> versions.Profile:
+        """What applies to a target of `version` (VersionError when it is not a version number).
+
+        Without derived facts (a catalogue with no versions.json beside it) every route is served."""
+        facts = self.facts or versions.VersionFacts(("0.0.0",), {}, {}, {})
+        return facts.profile(version)
+
+    def served_by(self, version: str | None) -> tuple[Operation, ...]:
+        """The operations a target of `version` registers (all of them for None)."""
+        profile = self.profile(version)
+        return tuple(op for op in self.operations if profile.serves(op.key))
+
+    def not_served_by(self, version: str | None) -> tuple[Operation, ...]:
+        profile = self.profile(version)
+        return tuple(op for op in self.operations if not profile.serves(op.key))
 
     # ------------------------------------------------------------------ lookup
     def get(self, operation_id: str, template: str | None = None) -> Operation:
@@ -340,14 +379,25 @@ def load_catalog() -> Catalog:
 
 # ---------------------------------------------------------------------------------------- the command
 def run_catalogue_command(args: argparse.Namespace) -> int:
-    """`mmv3 catalogue [--json]`: route counts per group and auth level, then one line per route."""
+    """`mmv3 catalogue [--json] [--version X]`: route counts per group and auth level, then one line per
+    route; with --version only the routes Mattermost X serves, and the model fields it does not have."""
     try:
         source = getattr(args, "catalog", None)
         catalog = Catalog.load(source) if source else load_catalog()
     except CatalogError as exc:
         print(f"mmv3 catalogue: {exc}", file=sys.stderr)
         return 1
-    summary = catalog.summary()
+    version = getattr(args, "version", None)
+    try:
+        profile = catalog.profile(version)
+    except versions.VersionError as exc:
+        print(f"mmv3 catalogue: --version: {exc}", file=sys.stderr)
+        return 2
+    served = catalog.served_by(version)
+    absent = catalog.not_served_by(version)
+    fields = _absent_fields(profile) if version else {}
+    shown = Catalog(served, tuple(op for op in catalog.dispatch_order if op in served), catalog.source)
+    summary = shown.summary()
     if getattr(args, "json", False):
         routes = [
             {
@@ -363,21 +413,51 @@ def run_catalogue_command(args: argparse.Namespace) -> int:
                 "success_status": op.success_status,
                 "error_statuses": list(op.error_statuses),
                 "summary": op.summary,
+                "since": op.served.since if op.served else None,
+                "until": op.served.until if op.served else None,
             }
-            for op in catalog.operations
+            for op in served
         ]
-        json.dump({"summary": summary, "routes": routes}, sys.stdout, indent=2)
+        body: dict[str, Any] = {"summary": summary, "routes": routes}
+        if version:
+            body["version"] = {
+                "profile": profile.describe(),
+                "tags": list(profile.tags),
+                "not_served": [op.key for op in absent],
+                "fields_not_required": fields,
+            }
+        json.dump(body, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    out = [f"{summary['total']} routes"]
+    out = []
+    if version:
+        out.append(f"version {profile.describe()}")
+        out.append(
+            f"{summary['total']} of {len(catalog)} routes served; {len(absent)} not served (not checked)"
+        )
+    else:
+        out.append(f"{summary['total']} routes")
     out.append("per group: " + ", ".join(f"{g} {n}" for g, n in summary["groups"].items()))
     out.append("per auth:  " + ", ".join(f"{a} {n}" for a, n in summary["auth"].items()))
     out.append("")
     width = max(len(op.template) for op in catalog.operations)
-    for op in catalog.operations:
-        out.append(f"{op.method:<5} {op.template:<{width}}  {op.auth:<18} {op.group}")
+    for op in served:
+        since = f"  served {op.served}" if op.served else ""
+        out.append(f"{op.method:<5} {op.template:<{width}}  {op.auth:<18} {op.group}{since}")
+    if version and absent:
+        out += ["", f"not served by {profile.version} (added later; not collected for such a target):"]
+        for op in absent:
+            out.append(f"{op.method:<5} {op.template:<{width}}  served {op.served}")
+    if fields:
+        out += ["", f"model fields {profile.version} does not have (not required of it):"]
+        out += [f"  {model}: {', '.join(names)}" for model, names in fields.items()]
     print("\n".join(out))
     return 0
+
+
+def _absent_fields(profile: versions.Profile) -> dict[str, list[str]]:
+    found = {model: profile.absent_fields(model) for model in sorted(profile.facts.fields)}
+    return {model: names for model, names in found.items() if names}
 
 
 # ---------------------------------------------------------------------------------------- building

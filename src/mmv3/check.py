@@ -104,7 +104,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     conformance = parser.add_argument_group("conformance")
     conformance.add_argument(
-        "--expect", metavar="FILE", help="known deviations (YAML, or a bundled name such as mattermost-4.9)"
+        "--expect",
+        default="auto",
+        metavar="FILE",
+        help="known deviations: a YAML file, a shipped name such as mattermost-4.9, auto (default: the "
+        "shipped file of the target's version, none for the embedded server) or none",
+    )
+    conformance.add_argument(
+        "--mm-version",
+        metavar="X",
+        help="judge the target as Mattermost X (e.g. 3.10) instead of the version it reports",
     )
     conformance.add_argument(
         "--strict", action="store_true", help="unknown extra fields fail the schema check"
@@ -232,6 +241,8 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
         unknown = sorted(set(args.families.split(",")) - set(FAMILIES))
         if unknown:
             raise UsageError(f"unknown check families: {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
+    if args.mm_version and not re.match(r"^\s*v?\d+\.\d+", args.mm_version):
+        raise UsageError(f"--mm-version: not a Mattermost version: {args.mm_version!r} (e.g. 3.10, 4.9.0)")
     if not str(args.workers).isdigit():
         raise UsageError(f"--workers must be a number: {args.workers!r}")
     max_time = parse_duration(args.max_time)
@@ -366,6 +377,8 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         command += ["--base-url", args.base_url]
     if args.expect:
         command += ["--mm-expect", args.expect]
+    if args.mm_version:
+        command += ["--mm-version", args.mm_version]
     if args.strict:
         command.append("--mm-strict")
     if args.no_ratelimit_tests:
@@ -472,6 +485,10 @@ def summary_lines(matrix: dict[str, Any] | None, load: dict[str, Any] | None, li
     """The short summary: per group and per family, the oracle's verdict, the first failures."""
     lines: list[str] = []
     if matrix:
+        environment = matrix.get("environment") or {}
+        for key in ("Version profile", "Known deviations"):
+            if key in environment:
+                lines.append(f"{key.lower()}: {environment[key]}")
         groups: dict[str, dict[str, int]] = {}
         failures: list[str] = []
         for route, entry in sorted(matrix.get("routes", {}).items()):

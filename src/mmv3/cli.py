@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser("catalogue", aliases=["catalog"], help="print the v3 route catalogue")
     cat.add_argument("--json", action="store_true", help="machine-readable output")
+    cat.add_argument(
+        "--version",
+        metavar="X",
+        help="what applies to Mattermost X (e.g. 3.10, 4.9.0): the routes it serves, the fields it lacks",
+    )
     cat.set_defaults(subparser=cat, handler=_catalogue)
 
     from mmv3.server.cli import add_serve_arguments

@@ -27,7 +27,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from mmv3 import paths, redact
+from mmv3 import paths, redact, versions
 
 BASE_URI = "https://mmv3.invalid/schemas/"
 MODELS_URI = BASE_URI + "models/"
@@ -69,6 +69,8 @@ class SchemaRegistry:
         self.directory = directory
         self.names: tuple[str, ...] = tuple(sorted(self._schemas))
         self._validators: dict[Any, Draft202012Validator] = {}
+        self._by_profile: dict[tuple[str, ...], SchemaRegistry] = {}
+        self.profile: versions.Profile | None = None
 
     def __repr__(self) -> str:
         return f"SchemaRegistry({len(self.names)} models from {self.directory})"
@@ -96,6 +98,41 @@ class SchemaRegistry:
         resource = Resource.from_contents(dict(contents), default_specification=DRAFT202012)
         self._registry = self._registry.with_resource(uri, resource)
         self._validators.clear()  # validators hold the previous registry
+        self._by_profile.clear()  # and so do the version views
+
+    # ------------------------------------------------------------------ versions
+    def for_version(self, version: str | None) -> SchemaRegistry:
+        """The registry as it applies to a target of `version` (None: this registry, as written).
+
+        A field that the version's source lacks (`schemas/versions.json`: introduced later, or removed
+        earlier) is dropped from its model's `required` list; everything else stays as written. The
+        result is cached per profile (versions resolving to the same release tags share one).
+        VersionError for a malformed version.
+        """
+        if version is None:
+            return self
+        profile = versions.profile(version)
+        cached = self._by_profile.get(profile.key)
+        if cached is not None:
+            return cached
+        schemas: dict[str, dict] = {}
+        for name, contents in self._schemas.items():
+            absent = set(profile.absent_fields(name))
+            required = contents.get("required")
+            if absent and isinstance(required, list) and absent & set(required):
+                contents = {**contents, "required": [f for f in required if f not in absent]}
+            schemas[name] = contents
+        changed = [name for name, contents in schemas.items() if contents is not self._schemas[name]]
+        if not changed:
+            self._by_profile[profile.key] = self
+            return self
+        registry = self._registry.with_resources(
+            (_model_uri(name), DRAFT202012.create_resource(schemas[name])) for name in changed
+        )
+        view = SchemaRegistry(schemas, registry, self.directory)
+        view.profile = profile
+        self._by_profile[profile.key] = view
+        return view
 
     # ------------------------------------------------------------------ lookup
     def uri(self, name: str) -> str:

@@ -255,6 +255,7 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "security-session-token-listed": ({}, _sessions_hide_tokens),
     "schema-wrong-type": ({}, lambda api: isinstance(_login(api).json()["create_at"], int)),
     "schema-missing-field": ({}, _channel_has_type),
+    "schema-no-timezone": ({}, lambda api: "timezone" in _login(api).json()),
     "headers-no-login-token": ({}, lambda api: bool(_login(api).headers.get("Token"))),
     "headers-cookie-not-httponly": ({}, _auth_cookie_http_only),
     "headers-no-request-id": ({}, lambda api: "X-Request-Id" in api.call("GET", PING).headers),

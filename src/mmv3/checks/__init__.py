@@ -57,6 +57,7 @@ class Probe(Protocol):
 
     world: World
     version: str  # the server version /general/ping reported
+    profile_version: str | None  # the version whose profile applies (--mm-version, else `version`)
     ratelimit: str  # "on" (the target must rate-limit), "off", or "auto" (only if it does)
     limited: bool  # whether preflight saw X-Ratelimit-* headers
     limit: int | None  # the X-Ratelimit-Limit preflight saw

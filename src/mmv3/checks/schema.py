@@ -3,7 +3,8 @@
 Each operation is called by its recipe (the right role, provisioned objects). Routes that need
 a system the target lacks (`x-mmv3-requires`: SMTP, LDAP, SAML, a license, ...) are checked for
 what the server does answer -- an AppError, validated as one -- and reported as such. Extra
-fields the schema does not declare are reported as drift; with --mm-strict they fail.
+fields the schema does not declare are reported as drift; with --mm-strict they fail. Fields that the
+target's version does not have (schemas/versions.json) are not required of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmv3.checks import Probe, app_error_shape, check, describe, is_not_implemented
 from mmv3.recipes import SetupFailed, recipe_for
-from mmv3.schemas import default_registry
+from mmv3.schemas import SchemaRegistry, default_registry
 
 if TYPE_CHECKING:
     from mmv3.catalog import Operation
@@ -30,8 +31,13 @@ def _kind(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def registry(probe: Probe) -> SchemaRegistry:
+    """The schemas as they apply to the target's version (the fields its source has)."""
+    return default_registry().for_version(getattr(probe, "profile_version", None))
+
+
 def validate(probe: Probe, instance: Any, schema: Any) -> list[str]:
-    issues = default_registry().validate(instance, schema)
+    issues = registry(probe).validate(instance, schema)
     lines = [str(issue) for issue in issues[:MAX_ISSUES]]
     if len(issues) > MAX_ISSUES:
         lines.append(f"... {len(issues) - MAX_ISSUES} more schema issues")
@@ -39,7 +45,7 @@ def validate(probe: Probe, instance: Any, schema: Any) -> list[str]:
 
 
 def drift(probe: Probe, instance: Any, schema: Any) -> list[str]:
-    return default_registry().drift(instance, schema)
+    return registry(probe).drift(instance, schema)
 
 
 def answered_error(op: Operation, probe: Probe, response: Response, why: str) -> list[str]:

@@ -52,6 +52,7 @@ _ALL = (
     Fault("security-session-token-listed", "security", "session lists carry the session tokens"),
     Fault("schema-wrong-type", "schema", "User.create_at is a string"),
     Fault("schema-missing-field", "schema", "Channel objects lack the required field `type`"),
+    Fault("schema-no-timezone", "schema", "User objects lack `timezone` (as servers before 4.9 do)"),
     # headers
     Fault("headers-no-login-token", "headers", "login sends no Token header"),
     Fault("headers-cookie-not-httponly", "headers", "the MMAUTHTOKEN cookie is not HttpOnly"),

@@ -26,6 +26,8 @@ def _apply_user_faults(ctx: Context, user: dict[str, Any], stored: dict[str, Any
         user["password"] = stored.get("password", "")
     if ctx.fault("schema-wrong-type") and "create_at" in user:
         user["create_at"] = str(user["create_at"])
+    if ctx.fault("schema-no-timezone"):
+        user.pop("timezone", None)
     return user
 
 

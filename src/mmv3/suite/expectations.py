@@ -14,6 +14,7 @@ the run (the deviation is gone: remove the entry), so CI gates on regressions bo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -114,3 +115,42 @@ def dump(path: str | Path, target: str, deviations: list[Deviation]) -> Path:
 def bundled(name: str = "mattermost-4.9.yaml") -> Path:
     """An expectations file shipped with mmv3 (e.g. the deviations of real Mattermost 4.9)."""
     return Path(__file__).parent / "expectations" / name
+
+
+AUTO, NONE = "auto", "none"
+_SHIPPED = re.compile(r"^mattermost-(\d+)\.(\d+)\.yaml$")
+
+
+def shipped(directory: Path | None = None) -> dict[tuple[int, int], Path]:
+    """The shipped deviations files (`mattermost-<major>.<minor>.yaml`), by (major, minor)."""
+    directory = directory or bundled().parent
+    found = {}
+    for path in directory.glob("mattermost-*.yaml"):
+        match = _SHIPPED.match(path.name)
+        if match:
+            found[(int(match.group(1)), int(match.group(2)))] = path
+    return dict(sorted(found.items()))
+
+
+def choose(version: str | None, directory: Path | None = None) -> tuple[Path | None, str]:
+    """`--expect auto`: the shipped deviations of the nearest release line not newer than `version`.
+
+    The rule: the file of the same major version with the highest minor not above the target's
+    (4.10 -> mattermost-4.9.yaml; 4.9.0 -> mattermost-4.9.yaml); none when that major has no such
+    file (3.10 while only 4.9 is shipped). Returns the file (or None) and a one-line reason.
+    """
+    match = re.match(r"^\s*v?(\d+)\.(\d+)", version or "")
+    if not match:
+        return None, f"no version to pick shipped deviations by ({version or 'none reported'})"
+    major, minor = int(match.group(1)), int(match.group(2))
+    files = shipped(directory)
+    fitting = [key for key in files if key[0] == major and key[1] <= minor]
+    if not fitting:
+        names = ", ".join(p.name for p in files.values()) or "none"
+        return (
+            None,
+            f"no shipped deviations for Mattermost {major}.{minor} or an older {major}.x (shipped: {names})",
+        )
+    key = fitting[-1]
+    exact = "" if key == (major, minor) else f", the nearest not newer than {major}.{minor}"
+    return files[key], f"{files[key].name} (shipped for Mattermost {key[0]}.{key[1]}{exact})"

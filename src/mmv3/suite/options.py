@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from mmv3 import versions
 from mmv3.ratelimit import Quota
-from mmv3.suite.expectations import bundled
+from mmv3.suite.expectations import AUTO, NONE, bundled
 
 # The embedded reference server's rate limit: fast enough that draining and refilling the
 # bucket in the rate-limit checks takes a fraction of a second, slow enough for a Python
@@ -63,8 +64,16 @@ OPTIONS: tuple[Option, ...] = (
         "--mm-expect",
         "MMV3_EXPECT",
         "YAML file of known deviations (route + check + reason): they are reported as expected "
-        "failures and fail the run when they pass",
+        "failures and fail the run when they pass; a shipped name (mattermost-4.9), `auto` (the "
+        "shipped file of the target's version, see README) or `none` (default)",
         metavar="FILE",
+    ),
+    Option(
+        "--mm-version",
+        "MMV3_VERSION",
+        "judge the target as Mattermost X (e.g. 3.10, 4.9.0) instead of the version it reports: "
+        "the routes it serves and the fields it has (schemas/versions.json)",
+        metavar="X",
     ),
     Option(
         "--mm-strict", "MMV3_STRICT", "unknown extra fields in bodies fail the schema check", False, "bool"
@@ -147,7 +156,8 @@ class Settings:
     admin_password: str | None = field(repr=False)
     team: str | None
     seed: int
-    expect: str | None
+    expect: str | None  # a file, or expectations.AUTO (chosen after preflight); None for none
+    version: str | None  # --mm-version: the version profile in force instead of the reported one
     strict: bool
     no_ratelimit_tests: bool
     ratelimit: str
@@ -236,7 +246,14 @@ def resolve(config: pytest.Config) -> Settings:
             values["admin_password"] = None  # a password without an admin is ignored, not an error
         if values["embedded_fault"]:
             raise pytest.UsageError("--mm-embedded-fault applies to the embedded server only (no --base-url)")
-    if values["expect"] and not Path(values["expect"]).is_file():
+    if values["version"]:
+        try:
+            versions.parse(values["version"])
+        except versions.VersionError as exc:
+            raise pytest.UsageError(f"--mm-version: {exc}") from None
+    if (values["expect"] or "").lower() in (AUTO, NONE):
+        values["expect"] = AUTO if values["expect"].lower() == AUTO else None
+    elif values["expect"] and not Path(values["expect"]).is_file():
         shipped = bundled(f"{values['expect']}.yaml")
         if "/" in values["expect"] or not shipped.is_file():
             raise pytest.UsageError(f"--mm-expect: no such file: {values['expect']}")

@@ -56,7 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = options.resolve(config)
     state["settings"] = settings
     try:
-        state["expect"] = expectations.load(settings.expect)
+        # `auto` is chosen by the target's version, after preflight (_choose_expectations).
+        state["expect"] = expectations.load(None if settings.expect == expectations.AUTO else settings.expect)
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--mm-expect: {exc}") from None
     reports = settings.reports
@@ -176,11 +177,17 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
             environment["Faults"] = ", ".join(settings.embedded_faults)
     environment["Run prefix"] = prefix
     environment["Seed"] = str(settings.seed)
-    if settings.expect:
-        environment["Known deviations"] = settings.expect
+    profile_version, environment["Version profile"] = _version_profile(settings, facts.version)
+    expect, environment["Known deviations"] = _choose_expectations(settings, profile_version)
+    if expect != settings.expect:
+        try:
+            state["expect"] = expectations.load(expect)
+        except expectations.ExpectationsError as exc:
+            raise pytest.UsageError(f"--mm-expect auto: {exc}") from None
     shared_facts = Facts(
         base_url=client.base_url,
         version=facts.version,
+        profile_version=profile_version,
         ratelimit=ratelimit,
         limited=facts.ratelimited,
         limit=facts.limit,
@@ -204,9 +211,33 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         "timeout": list(timeout),
         "slow_timeout": settings.slow_timeout,
         "stop_file": str(state["stop"].path),
-        "expect": settings.expect,
+        "expect": expect,
         "no_ratelimit_tests": settings.no_ratelimit_tests,
     }
+
+
+def _version_profile(settings: options.Settings, reported: str) -> tuple[str | None, str]:
+    """The version whose profile the run applies (--mm-version, else the reported one), and its line
+    for the report. A reported version that is not a version number applies no profile."""
+    from mmv3 import versions
+
+    chosen, origin = (settings.version, "--mm-version") if settings.version else (reported, "reported")
+    try:
+        profile = load_catalog().profile(chosen)
+    except versions.VersionError:
+        return None, f"none: the reported version {reported!r} is not a version number (pass --mm-version)"
+    served = len(load_catalog().served_by(profile.version))
+    return profile.version, f"{profile.describe()}; {origin}; {served} of {len(load_catalog())} routes served"
+
+
+def _choose_expectations(settings: options.Settings, version: str | None) -> tuple[str | None, str]:
+    """The known-deviations file in force and its line for the report (`auto` resolved here)."""
+    if settings.expect != expectations.AUTO:
+        return settings.expect, settings.expect or "none"
+    if settings.embedded:
+        return None, "none (auto: the embedded reference server has no known deviations)"
+    path, reason = expectations.choose(version)
+    return (str(path) if path else None), f"{path if path else 'none'} (auto: {reason})"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -292,6 +323,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # requests go on meanwhile. Then the families that mostly re-read one success answer per
     # route, so that their work hides in the waits for the bucket instead of trailing after the
     # last paced request. The sort is stable: within a rank, collection order stays.
+    _deselect_unserved(config, items)
     checks = {(c.family, c.name): c for c in all_checks()}
     rank: dict[int, int] = {}
     for item in items:
@@ -312,6 +344,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             rank[id(item)] = CHEAP_FIRST.index(family) if family in CHEAP_FIRST else len(CHEAP_FIRST)
     items.sort(key=lambda item: rank.get(id(item), 0))
+
+
+def _deselect_unserved(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Routes the target's version does not register (schemas/versions.json) are not collected: its
+    answer there is the catch-all 404, which says nothing about the route's contract."""
+    shared = config.stash[STATE].get("shared")
+    version = (shared or {}).get("facts", {}).get("profile_version")
+    if version is None:
+        return
+    unserved = {op.key for op in load_catalog().not_served_by(version)}
+    if not unserved:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        operation = callspec.params.get("operation") if callspec else None
+        (drop if operation is not None and operation_id(operation) in unserved else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 # ---------------------------------------------------------------------------- running a check
@@ -530,6 +582,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not len(matrix):
         return
     terminalreporter.section("mmv3 conformance matrix")
+    environment = ((state.get("shared") or {}).get("facts") or {}).get("environment") or {}
+    for key in ("Version profile", "Known deviations"):
+        if key in environment:
+            terminalreporter.write_line(f"{key.lower()}: {environment[key]}")
     for line in matrix.summary_lines():
         terminalreporter.write_line(line)
     written = state.get("written")

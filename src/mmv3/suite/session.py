@@ -60,7 +60,8 @@ class Facts:
     """Preflight results every process needs (plain data, shipped to xdist workers)."""
 
     base_url: str
-    version: str
+    version: str  # as /general/ping reported it
+    profile_version: str | None  # the version profile in force (--mm-version, else `version`)
     ratelimit: str  # on | off | auto
     limited: bool
     limit: int | None
@@ -82,6 +83,7 @@ class ConformanceSession:
         self.world = world
         self.facts = facts
         self.version = facts.version
+        self.profile_version = facts.profile_version
         self.ratelimit = facts.ratelimit
         self.limited = facts.limited
         self.limit = facts.limit
