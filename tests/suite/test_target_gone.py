@@ -38,7 +38,7 @@ class _World:
 
 
 def _session(alive: bool) -> ConformanceSession:
-    facts = Facts(BASE, "4.9.0", "off", False, None, False, {})
+    facts = Facts(BASE, "4.9.0", "4.9.0", "off", False, None, False, {})
     return ConformanceSession(_World(alive), facts, timeout=(2.0, 2.0))  # type: ignore[arg-type]
 
 
