@@ -111,7 +111,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "shipped file of the target's version, none for the embedded server) or none",
     )
     conformance.add_argument(
-        "--mm-version",
+        "--server-version",
         metavar="X",
         help="judge the target as Mattermost X (e.g. 3.10) instead of the version it reports",
     )
@@ -241,8 +241,10 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
         unknown = sorted(set(args.families.split(",")) - set(FAMILIES))
         if unknown:
             raise UsageError(f"unknown check families: {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
-    if args.mm_version and not re.match(r"^\s*v?\d+\.\d+", args.mm_version):
-        raise UsageError(f"--mm-version: not a Mattermost version: {args.mm_version!r} (e.g. 3.10, 4.9.0)")
+    if args.server_version and not re.match(r"^\s*v?\d+\.\d+", args.server_version):
+        raise UsageError(
+            f"--server-version: not a Mattermost version: {args.server_version!r} (e.g. 3.10, 4.9.0)"
+        )
     if not str(args.workers).isdigit():
         raise UsageError(f"--workers must be a number: {args.workers!r}")
     max_time = parse_duration(args.max_time)
@@ -377,8 +379,8 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         command += ["--base-url", args.base_url]
     if args.expect:
         command += ["--mm-expect", args.expect]
-    if args.mm_version:
-        command += ["--mm-version", args.mm_version]
+    if args.server_version:
+        command += ["--mm-version", args.server_version]
     if args.strict:
         command.append("--mm-strict")
     if args.no_ratelimit_tests:
