@@ -106,6 +106,10 @@ class Operation:
     success_status: int = 200
     props_body: bool = False  # the body is decoded as a string-valued map (any non-string value empties it)
     versions: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    # `x-mmv3-slow`: a route that holds its answer by design gets this timeout (seconds) instead
+    # of the run's, and its wait never counts as the target having stopped answering.
+    slow_timeout: float | None = None
+    slow_reason: str = ""
     request_example: Any = field(default=None, compare=False, hash=False, repr=False)
     _regex: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -411,6 +415,7 @@ def _operation(doc: dict, method: str, template: str, raw: Any) -> Operation:
         response_type, media = next(iter(ok_content.items()))
         response_schema = _inline(doc, media.get("schema"))
 
+    slow_timeout, slow_reason = _slow(raw.get("x-mmv3-slow"))
     return Operation(
         operation_id=op_id,
         method=method,
@@ -434,8 +439,24 @@ def _operation(doc: dict, method: str, template: str, raw: Any) -> Operation:
         success_status=success,
         props_body=props_body,
         versions={str(k): str(v) for k, v in (raw.get("x-mmv3-versions") or {}).items()},
+        slow_timeout=slow_timeout,
+        slow_reason=slow_reason,
         request_example=request_example,
     )
+
+
+def _slow(value: Any) -> tuple[float | None, str]:
+    """`x-mmv3-slow: {timeout: SECONDS, reason: TEXT}` -> (timeout, reason); (None, "") when absent."""
+    if value is None:
+        return None, ""
+    if not isinstance(value, dict):
+        raise CatalogError("x-mmv3-slow must be a mapping with timeout and reason")
+    timeout, reason = value.get("timeout"), value.get("reason")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise CatalogError(f"x-mmv3-slow.timeout must be a positive number of seconds, not {timeout!r}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CatalogError("x-mmv3-slow.reason must say why the route is slow")
+    return float(timeout), " ".join(reason.split())
 
 
 def _param(p: dict) -> Param:

@@ -354,9 +354,16 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
     else:
         step.mapped = _PYTEST_EXITS.get(code, exitcodes.INTERNAL)
         if code >= 10:
-            step.message = _last_line(log, r"mmv3 preflight: (.*)") or f"preflight failed ({code})"
+            step.message = (
+                _last_line(log, r"mmv3 preflight: (.*)")
+                or _last_line(log, r"^mmv3: (the target .* stopped answering: .*)")
+                or f"preflight failed ({code})"
+            )
         elif step.mapped in (exitcodes.INTERNAL, exitcodes.USAGE):
-            step.message = _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$") + f" (pytest exit {code}; see {log})"
+            step.message = (
+                _last_line(log, r"^mmv3: (worker .* died while running .*)")
+                or _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$")
+            ) + f" (pytest exit {code}; see {log})"
     return step
 
 

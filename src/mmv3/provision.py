@@ -165,8 +165,8 @@ class World:
         return self.add_account(role, response.json(), password, client)
 
     # -- sending -----------------------------------------------------------------------------
-    def send(self, call: Call) -> Response:
-        """Send a planned call (ClientError for transport failures)."""
+    def send(self, call: Call, *, timeout: float | tuple[float, float] | None = None) -> Response:
+        """Send a planned call (ClientError for transport failures); `timeout` overrides the world's."""
         client = self.root if call.role == "anon" else self.client(call.role)
         token: str | bool = True if call.role != "anon" else False
         if call.token is not None:
@@ -184,7 +184,7 @@ class World:
         if call.files is not None:
             kwargs["files"] = call.files
         # Call paths are server-relative (/api/v3/… or a site-root route such as /login/sso/saml).
-        return client.request(call.method, call.path, root=True, **kwargs)
+        return client.request(call.method, call.path, root=True, timeout=timeout, **kwargs)
 
     def api(self, role: str, method: str, path: str, body: Any = NO_BODY, **kwargs: Any) -> Response:
         """A provisioning request that must succeed (ProvisioningError otherwise)."""

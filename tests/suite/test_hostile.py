@@ -8,7 +8,7 @@ import pytest
 from mmv3.suite.preflight import ExitCode
 
 from .conformance_run import run_suite
-from .hostile import hostile_server
+from .hostile import DiesAfter, hostile_server, misbehaving_reference
 
 pytestmark = pytest.mark.slow
 
@@ -59,56 +59,45 @@ def test_missing_credentials_is_a_usage_error(tmp_path):
     assert "Traceback" not in run.stdout + run.stderr
 
 
-def test_a_target_that_dies_mid_run_stops_the_run(tmp_path):
-    """Preflight passes, then the server goes away: the run ends with one line and exit 10."""
-    import socket
-    import threading
-
-    import requests
-
-    from mmv3.server.app import ReferenceServer
-    from mmv3.server.config import Config, ServerOptions
-    from mmv3.server.runner import RunningServer
-
-    class DiesAfter:
-        def __init__(self, app, budget: int) -> None:
-            self.app, self.store, self.budget = app, app.store, budget
-            self.server = None
-
-        def __call__(self, environ, start_response):
-            self.budget -= 1
-            if self.budget == 0:
-                threading.Thread(target=self._die, daemon=True).start()
-            if self.budget <= 0:
-                # Kept-alive connections go too: drop this one without an answer.
-                connection = environ.get("werkzeug.socket")
-                if connection is not None:
-                    connection.shutdown(socket.SHUT_RDWR)
-                    connection.close()
-                return []
-            return self.app(environ, start_response)
-
-        def _die(self) -> None:
-            self.server.httpd.shutdown()
-            self.server.httpd.server_close()  # new connections are refused
-
-    config = Config({"TeamSettings": {"EnableOpenServer": True}, "RateLimitSettings": {"Enable": False}})
-    app = DiesAfter(ReferenceServer(config, ServerOptions(db=":memory:", bcrypt_cost=4)), budget=400)
-    server = RunningServer(app).start()  # type: ignore[arg-type]
-    app.server = server
-    try:
-        for name in ("dyadmin", "dyuser"):
-            body = {"username": name, "email": f"{name}@example.com", "password": "a-password-1"}
-            assert (
-                requests.post(f"{server.url}/api/v3/users/create", json=body, timeout=10).status_code == 200
-            )
-        env = {"MMV3_USER": "dyuser", "MMV3_PASSWORD": "a-password-1"}
-        run = run_suite(
-            ["--base-url", server.url, "-m", "auth", *TIMEOUTS], reports=tmp_path, env=env, timeout=300
-        )
-    finally:
-        app._die()
+def _assert_ends_as_unreachable(run, target_url: str) -> None:
+    """Exit 10, one line naming the target and the unanswered requests, no crash, full reports."""
     output = run.stdout + run.stderr
     assert run.returncode == int(ExitCode.UNREACHABLE), run.tail()
-    assert "the target stopped answering" in output and "Traceback" not in output, run.tail()
+    assert "INTERNALERROR" not in output and "Traceback" not in output, run.tail(60)
+    lines = [line for line in output.splitlines() if "stopped answering" in line]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"mmv3: the target {target_url} stopped answering: "), lines[0]
+    assert "requests in a row got no answer (" in lines[0] and "nor did GET /api/v3/general/ping" in lines[0]
+    matrix = run.matrix()
+    statuses = [
+        c["status"] for r in matrix["routes"].values() for f in r["families"].values() for c in f["checks"]
+    ]
+    assert "passed" in statuses, "the checks that ran before are reported"
+    not_run = [
+        c
+        for r in matrix["routes"].values()
+        for f in r["families"].values()
+        for c in f["checks"]
+        if c["status"] == "not run"
+    ]
+    assert not_run and all(c["reason"] == "not run: the target stopped answering" for c in not_run)
+    assert f"{len(not_run)} checks did not run" in lines[0]
+    # JUnit lists every selected check: the ones that ran, and the others as skipped "not run".
+    junit_not_run = [c for c in run.cases if c.outcome == "skipped" and c.message.startswith("not run")]
+    assert len(junit_not_run) == len(not_run), (len(junit_not_run), len(not_run))
+    assert len(run.cases) == len(statuses)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_target_that_dies_mid_run_ends_the_run_from_the_controller(workers, tmp_path):
+    """Preflight passes, then the server goes away: exit 10 and one line, with or without xdist
+    (a worker that left the run on its own was an xdist crash: INTERNALERROR, partial reports)."""
+    with misbehaving_reference(lambda app: DiesAfter(app, budget=400)) as target:
+        run = run_suite(
+            ["--base-url", target.url, "-m", "auth", "-n", workers, *TIMEOUTS],
+            reports=tmp_path,
+            env=target.credentials,
+            timeout=300,
+        )
+    _assert_ends_as_unreachable(run, target.url)
     assert run.seconds < 90, f"took {run.seconds:.1f} s"

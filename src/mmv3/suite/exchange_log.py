@@ -42,6 +42,11 @@ class ExchangeLog:
         with self._lock:
             self._exchanges.clear()
 
+    def exchanges(self, start: int = 0) -> list[Any]:
+        """The raw exchanges recorded since `start` (with secrets: for counting, never for reports)."""
+        with self._lock:
+            return self._exchanges[start:]
+
     def entries(self, start: int = 0) -> list[dict]:
         """Redacted HAR entries of the exchanges recorded since `start`."""
         with self._lock:

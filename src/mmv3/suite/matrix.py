@@ -15,13 +15,15 @@ from typing import Any
 
 from mmv3.checks import FAMILIES
 
+NOT_RUN = "not run"  # the run ended before the check (target gone, worker died): see its reason
 # Ordered from worst to best: a family's cell shows its worst check.
-STATUSES = ("failed", "xpassed", "error", "xfailed", "passed", "skipped")
+STATUSES = ("failed", "xpassed", "error", "xfailed", NOT_RUN, "passed", "skipped")
 SYMBOLS = {
     "failed": "FAIL",
     "xpassed": "XPASS",
     "error": "ERROR",
     "xfailed": "xfail",
+    NOT_RUN: "not run",
     "passed": "ok",
     "skipped": "skip",
 }

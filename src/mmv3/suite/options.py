@@ -88,6 +88,15 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
     ),
     Option(
+        "--mm-slow-timeout",
+        "MMV3_SLOW_TIMEOUT",
+        "seconds to wait for a route that is slow by design (default: its x-mmv3-slow timeout in "
+        "the catalogue, 90 s for GET /admin/recycle_db_conn)",
+        None,
+        "float",
+        "SECONDS",
+    ),
+    Option(
         "--mm-reports",
         "MMV3_REPORTS",
         "directory for the matrix, JUnit XML and Allure results",
@@ -147,6 +156,7 @@ class Settings:
     reports: Path
     embedded_rate_limit: str | None
     embedded_faults: tuple[str, ...]
+    slow_timeout: float | None = None
 
     @property
     def embedded(self) -> bool:
@@ -177,6 +187,8 @@ def _convert(option: Option, value: Any) -> Any:
             return lowered in ("1", "true", "yes", "on")
         return bool(value)
     if option.kind in ("int", "float"):
+        if value is None:
+            return None
         try:
             number = int(value) if option.kind == "int" else float(value)
         except (TypeError, ValueError):

@@ -26,7 +26,7 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, options, preflight
+from mmv3.suite import allure_results, expectations, options, preflight, stopping
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
@@ -183,6 +183,7 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         environment=environment,
     )
     state["world"] = world
+    state["stop"] = stopping.StopFile.create()
     pacer_file = None
     if getattr(config.option, "numprocesses", None):
         # xdist workers pace through one shared mirror of the server's bucket, seeded with what
@@ -196,6 +197,8 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         "facts": asdict(shared_facts),
         "world": world.snapshot(),
         "timeout": list(timeout),
+        "slow_timeout": settings.slow_timeout,
+        "stop_file": str(state["stop"].path),
         "expect": settings.expect,
         "no_ratelimit_tests": settings.no_ratelimit_tests,
     }
@@ -260,7 +263,9 @@ def _session(config: pytest.Config) -> ConformanceSession:
             world = World.restore(shared["world"], timeout=timeout, recorder=new_recorder(), worker=worker)
         if "expect" not in state:
             state["expect"] = expectations.load(shared.get("expect"))
-        state["session"] = ConformanceSession(world, Facts(**shared["facts"]), timeout=timeout)
+        state["session"] = ConformanceSession(
+            world, Facts(**shared["facts"]), timeout=timeout, slow_timeout=shared.get("slow_timeout")
+        )
     return state["session"]
 
 
@@ -320,16 +325,21 @@ class Conformance:
             self._record(operation, check, "skipped", "--mm-no-ratelimit-tests")
             pytest.skip("--mm-no-ratelimit-tests")
         session = _session(self.config)
-        if session.target_gone:
-            pytest.exit(
-                "mmv3: the target stopped answering (3 requests in a row got no answer)",
-                returncode=int(preflight.ExitCode.UNREACHABLE),
-            )
+        # Once the target is gone (seen here, or by another worker and announced by the
+        # controller), the remaining checks are reported as not run, not sent to a dead server.
+        if session.target_gone or stopping.StopFile.read(shared.get("stop_file")):
+            self._record(operation, check, stopping.NOT_RUN, stopping.GONE_REASON)
+            pytest.skip(stopping.GONE_REASON)
         try:
             outcome = session.run(check, operation)
         except Exception as exc:
             self._record(operation, check, "error", f"the check itself failed: {type(exc).__name__}: {exc}")
             raise
+        finally:
+            if session.gone and not state.get("gone_announced"):
+                # The controller ends the run (exit 10 and one line); this report carries the why.
+                state["gone_announced"] = True
+                self.request.node.user_properties.append((stopping.GONE_PROPERTY, session.gone))
         if outcome.entries:
             entries = outcome.entries
             if len(entries) > 2 * SHOWN_EXCHANGES:
@@ -385,15 +395,38 @@ def conformance(request: pytest.FixtureRequest) -> Conformance:
 
 # ---------------------------------------------------------------------------- results
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _REPORTED.add(report.nodeid)
     if report.when != "call":
         return
     for name, value in report.user_properties:
         if name == PROPERTY:
             _MATRIX_SINK.append(Result.from_property(value))
+        elif name == stopping.GONE_PROPERTY and _CONFIG:
+            state = _CONFIG[0].stash[STATE]
+            if not state.get("gone") and not hasattr(_CONFIG[0], "workerinput"):
+                state["gone"] = value
+                if state.get("stop") is not None:
+                    state["stop"].announce(value)  # the workers skip what is left
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist: the controller's list of every test, to tell at the end which ones never ran."""
+    _COLLECTED.update(ids)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
+    """xdist: a worker died while running `crashitem` (xdist reports it failed and goes on)."""
+    worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?")
+    if _CONFIG:
+        _CONFIG[0].stash[STATE].setdefault("crashed", []).append((worker, crashitem))
 
 
 # Results arrive through reports (which carry no config); one run per process.
 _MATRIX_SINK: list[Result] = []
+_REPORTED: set[str] = set()  # node ids that sent any report
+_COLLECTED: set[str] = set()  # node ids the xdist workers collected (controller only)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -407,6 +440,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for result in _MATRIX_SINK:
         matrix.add(result)
     _MATRIX_SINK.clear()
+    _account_for_the_unrun(session, state, matrix)
     shared = state.get("shared")
     if shared is None or not len(matrix):
         return
@@ -434,6 +468,51 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state["left"] = world.clean_up()
 
 
+def _account_for_the_unrun(session: pytest.Session, state: dict[str, Any], matrix: Matrix) -> None:
+    """File every test that did not run, say why in one line, and set the exit status it calls for:
+    10 when the target stopped answering, 3 (pytest's internal error) when a worker died."""
+    crashed: list[tuple[str, str]] = state.get("crashed", [])
+    gone = state.get("gone")
+    for worker, nodeid in crashed:
+        result = stopping.result_for(nodeid, stopping.WORKER_DIED.format(worker=worker))
+        if result is not None:
+            matrix.add(result)
+    never = sorted(_COLLECTED - _REPORTED)
+    reason = stopping.GONE_REASON if gone else stopping.NEVER_RAN
+    for nodeid in never:
+        result = stopping.result_for(nodeid, reason)
+        if result is not None:
+            matrix.add(result)
+        _report_not_run(session.config, nodeid, reason)  # so that the JUnit XML lists it too
+    not_run = sum(1 for r in matrix.results if r.status == stopping.NOT_RUN)
+    if gone:
+        shared = state.get("shared") or {}
+        target = shared.get("facts", {}).get("base_url", "?")
+        session.exitstatus = int(preflight.ExitCode.UNREACHABLE)
+        state["verdict"] = (
+            f"mmv3: the target {target} stopped answering: {gone}; {not_run} checks did not run"
+        )
+    elif crashed or never:
+        died = ", ".join(f"worker {w} died while running {n}" for w, n in crashed) or "a worker died"
+        session.exitstatus = int(pytest.ExitCode.INTERNAL_ERROR)
+        state["verdict"] = (
+            f"mmv3: {died}; {not_run} checks did not run (the matrix lists them as '{stopping.NOT_RUN}')"
+        )
+
+
+def _report_not_run(config: pytest.Config, nodeid: str, reason: str) -> None:
+    path = nodeid.partition("::")[0]
+    report = pytest.TestReport(
+        nodeid=nodeid,
+        location=(path, None, nodeid.partition("::")[2]),
+        keywords={},
+        outcome="skipped",
+        longrepr=(path, 0, reason),
+        when="call",
+    )
+    config.hook.pytest_runtest_logreport(report=report)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[STATE]
     matrix: Matrix = state.get("matrix") or Matrix()
@@ -455,6 +534,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"left on the server: {len(state['left'])} objects (v3 deletes no team; deactivating needs an admin)"
         )
+    if state.get("verdict"):
+        terminalreporter.write_line(state["verdict"], red=True, bold=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -464,7 +545,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _release_target(state: dict[str, Any]) -> None:
-    """Stop the embedded server and remove the shared pacing file, if the run made them."""
+    """Stop the embedded server and remove the shared pacing and stop files, if the run made them."""
+    stop = state.pop("stop", None)
+    if stop is not None:
+        stop.remove()
     pacer_file = state.pop("pacer_file", None)
     if pacer_file:
         with contextlib.suppress(OSError):
@@ -482,6 +566,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
+    "pytest_handlecrashitem",
     "pytest_xdist_make_scheduler",
     "pytest_keyboard_interrupt",
     "pytest_report_header",
@@ -491,4 +576,5 @@ __all__ = [
     "pytest_terminal_summary",
     "pytest_testnodedown",
     "pytest_unconfigure",
+    "pytest_xdist_node_collection_finished",
 ]

@@ -8,16 +8,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mmv3 import redact
+from mmv3.catalog import load_catalog
 from mmv3.checks import CATEGORIES, NOT_IMPLEMENTED_ID, Check, Skip
-from mmv3.client import Client, ClientError, Pacer, Response
+from mmv3.client import Client, ClientError, Exchange, Pacer, Response
 from mmv3.provision import Call, MissingRole, ProvisioningError, World
 from mmv3.recipes import SetupFailed, build, prepare, recipe_for
 from mmv3.redact import spellings
@@ -30,6 +34,10 @@ WEBSOCKET = ("GET", "/api/v3/users/websocket")
 CATCH_ALL_ID = "api.context.404.app_error"
 # Checks that expect the catch-all 404; elsewhere it means the server lacks the route.
 CATCH_ALL_CHECKS = ("errors.unknown_route", "errors.wrong_method")
+# Requests in a row that got no answer (slow routes aside) before the target is asked whether it
+# is still there; only when GET /general/ping goes unanswered too is the target taken for gone.
+UNANSWERED_IN_A_ROW = 3
+PING = "/api/v3/general/ping"
 
 
 @dataclass
@@ -44,7 +52,7 @@ class Outcome:
 
 
 class TargetGone(Exception):
-    """The target stopped answering in the middle of the run."""
+    """A request of the running check got no answer."""
 
 
 @dataclass
@@ -63,7 +71,14 @@ class Facts:
 class ConformanceSession:
     """Implements `mmv3.checks.Probe` for the checks of this process."""
 
-    def __init__(self, world: World, facts: Facts, *, timeout: float | tuple[float, float]) -> None:
+    def __init__(
+        self,
+        world: World,
+        facts: Facts,
+        *,
+        timeout: float | tuple[float, float],
+        slow_timeout: float | None = None,
+    ) -> None:
         self.world = world
         self.facts = facts
         self.version = facts.version
@@ -72,24 +87,32 @@ class ConformanceSession:
         self.limit = facts.limit
         self.strict = facts.strict
         self.timeout = timeout
+        self.slow_timeout = slow_timeout  # replaces every x-mmv3-slow timeout when given
+        self.gone: str | None = None  # why the target is taken for gone, once it is
+        self._unanswered: list[tuple[str, str]] = []  # (request, error) in a row, slow routes aside
         self._success: dict[str, tuple[Response | None, BaseException | None, list[dict]]] = {}
         self._once: dict[str, tuple[Any, BaseException | None]] = {}
         self._responses: list[Response] = []
         self._notes: list[str] = []
         self._entries: list[dict] = []
-        self._transport_failures = 0
         self._raw: Client | None = None
 
     # -- Probe -----------------------------------------------------------------------------
     def send(self, call: Call) -> Response:
         try:
-            response = self.world.send(call)
+            response = self.world.send(call, timeout=self._timeout_for(call.method, call.path))
         except ClientError as exc:
-            self._transport_failures += 1
             raise TargetGone(str(exc)) from None
-        self._transport_failures = 0
         self._responses.append(response)
         return response
+
+    def _timeout_for(self, method: str, path: str) -> tuple[float, float] | None:
+        """The timeout of a route that is slow by design (x-mmv3-slow); None for the run's own."""
+        operation = _slow_operation(method, path)
+        if operation is None:
+            return None
+        connect = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
+        return (connect, self.slow_timeout or operation.slow_timeout or 0.0)
 
     def success(self, operation: Operation) -> Response:
         key = f"{operation.method} {operation.template}"
@@ -99,11 +122,10 @@ class ConformanceSession:
             error: BaseException | None = None
             try:
                 response = self._call_successfully(operation)
-            except (SetupFailed, MissingRole, Skip, ProvisioningError) as exc:
+            except (SetupFailed, MissingRole, Skip, ProvisioningError, TargetGone) as exc:
+                # A success call that got no answer is not sent again by the route's other checks:
+                # each would wait as long again (90 s on a slow route) to learn the same.
                 error = exc
-            except TargetGone:
-                self._transport_failures += 1
-                raise
             entries = self.world.recorder.entries(mark)
             self._success[key] = (response, error, entries)
         response, error, entries = self._success[key]
@@ -127,7 +149,7 @@ class ConformanceSession:
         if (operation.method, operation.template) == WEBSOCKET:
             return self._websocket(call)
         try:
-            return self.world.send(call)
+            return self.world.send(call, timeout=self._timeout_for(call.method, call.path))
         except ClientError as exc:
             raise TargetGone(str(exc)) from None
 
@@ -146,12 +168,34 @@ class ConformanceSession:
         # Paced like every other request: the handshake counts against the server's bucket.
         pacer = self.world.root.pacer
         ticket = pacer.acquire()
+        started, begun = datetime.now(timezone.utc), time.perf_counter()
+        url = self.world.base_url + call.path
+        shown = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")]
         try:
             response = self._handshake(host, port, request, timeout, call, key)
+        except TargetGone as exc:
+            pacer.release(ticket, None, answered=False)
+            self.world.recorder.record(
+                Exchange("GET", url, shown, None, started, time.perf_counter() - begun, error=str(exc))
+            )
+            raise
         except BaseException:
             pacer.release(ticket, None, answered=False)
             raise
         pacer.release(ticket, response.ratelimit, throttled=response.is_throttled)
+        self.world.recorder.record(
+            Exchange(
+                "GET",
+                url,
+                shown,
+                None,
+                started,
+                time.perf_counter() - begun,
+                status=response.status,
+                response_headers=response.header_items,
+                response_body=response.content,
+            )
+        )
         return response
 
     def _handshake(
@@ -268,9 +312,8 @@ class ConformanceSession:
                 "failed", f"could not prepare the call: {exc}", category=_category(check.family)
             )
         except (TargetGone, ClientError) as exc:
-            if isinstance(exc, ClientError):
-                self._transport_failures += 1
             outcome = Outcome("failed", f"no answer: {exc}", category="transport")
+        self._count_unanswered(self.world.recorder.exchanges(mark))
         entries = self._entries + self.world.recorder.entries(mark)
         outcome.entries = entries
         outcome.notes = list(dict.fromkeys(self._notes))
@@ -280,7 +323,39 @@ class ConformanceSession:
 
     @property
     def target_gone(self) -> bool:
-        return self._transport_failures >= 3
+        return self.gone is not None
+
+    def _count_unanswered(self, exchanges: list[Exchange]) -> None:
+        """Follow the requests in a row that got no answer; at UNANSWERED_IN_A_ROW, ping the target.
+
+        A route that is slow by design is neither an answer nor a silence here: its wait, however
+        it ends, says nothing about the rest of the server."""
+        for exchange in exchanges:
+            if exchange.error is None:
+                self._unanswered.clear()
+            elif _slow_operation(exchange.method, exchange.url) is None:
+                path = urlsplit(exchange.url).path
+                self._unanswered.append((f"{exchange.method} {path}", exchange.error))
+        if self.gone is None and len(self._unanswered) >= UNANSWERED_IN_A_ROW:
+            self._ask_whether_gone()
+
+    def _ask_whether_gone(self) -> None:
+        requests = ", ".join(r for r, _ in self._unanswered[-UNANSWERED_IN_A_ROW:])
+        count = len(self._unanswered)
+        try:
+            self.world.root.request("GET", PING, auth=False)
+        except ClientError as exc:
+            last = _without_url(self._unanswered[-1][1])
+            self.gone = self.scrub(
+                f"{count} requests in a row got no answer ({requests}: {last}), "
+                f"nor did GET {PING} ({_without_url(str(exc))})"
+            )
+            return
+        self._notes.append(
+            f"{count} requests in a row got no answer ({requests}), but GET {PING} did: "
+            "they count as failures of their checks, the target is still there"
+        )
+        self._unanswered.clear()
 
     def _judge(self, check: Check, problems: list[str]) -> Outcome:
         if not problems:
@@ -329,6 +404,19 @@ def _not_implemented(response: Response | None) -> bool:
 
 def _category(family: str) -> str:
     return CATEGORIES.get(family, family)
+
+
+def _without_url(error: str) -> str:
+    """A transport error without the request it names: 'cannot reach the server: connection refused'."""
+    return re.sub(r" for [A-Z]+ \S+?(?=: |$)", "", error)
+
+
+def _slow_operation(method: str, url_or_path: str) -> Operation | None:
+    """The catalogue operation this request goes to if it is slow by design (x-mmv3-slow)."""
+    found = load_catalog().match(method, url_or_path)
+    if found is None or found[0].slow_timeout is None:
+        return None
+    return found[0]
 
 
 def new_recorder() -> ExchangeLog:
