@@ -122,6 +122,32 @@ def _auth_cookie_http_only(api: Api) -> bool:
     return any(c.startswith("MMAUTHTOKEN=") and "HttpOnly" in c for c in cookies)
 
 
+def _upgrade_as_real(api: Api) -> bool:
+    """The 101 carries Upgrade, Connection and Sec-WebSocket-Accept only, as gorilla writes it."""
+    import socket
+    from urllib.parse import urlsplit
+
+    token = _login(api).headers["Token"]
+    parts = urlsplit(api.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"GET /api/v3/users/websocket HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    lines = head.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    names = {line.split(":", 1)[0].lower() for line in lines[1:]}
+    return lines[0].startswith("HTTP/1.1 101") and names == {"upgrade", "connection", "sec-websocket-accept"}
+
+
 # fault -> (running_server arguments, probe: does the rule hold?)
 def _conditional_get(api: Api) -> bool:
     token = _login(api).headers["Token"]
@@ -169,6 +195,7 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "headers-no-version-id": ({}, lambda api: "X-Version-Id" in api.call("GET", PING).headers),
     "headers-no-expires": ({}, lambda api: api.call("GET", PING).headers.get("Expires") == "0"),
     "headers-etag-ignored": ({}, _conditional_get),
+    "headers-on-upgrade": ({}, _upgrade_as_real),
 }
 
 

@@ -132,8 +132,11 @@ class Holds:
         body = list(self.app(environ, remember))
         status, headers, exc_info = seen[0]
         if status.startswith("200"):
+            from mmv3.server.http import blocking
+
             self.held += 1
-            self.released.wait(self.seconds)
+            with blocking():  # the server's other requests go on meanwhile (see mmv3.server.http)
+                self.released.wait(self.seconds)
         start_response(status, headers, exc_info)
         return body
 

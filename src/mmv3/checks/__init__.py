@@ -149,6 +149,21 @@ def all_checks() -> list[Check]:
 
 
 # ---------------------------------------------------------------------------- shared rules
+# A 101 upgrade answer on real servers carries only these: gorilla/websocket writes it on the
+# hijacked connection itself, so the headers the handler chain set (X-Request-Id, X-Version-Id,
+# Expires, X-Ratelimit-*) never go out.
+UPGRADE_HEADERS = ("Upgrade", "Connection", "Sec-WebSocket-Accept")
+
+
+def on_upgrade(response: Any, *names: str) -> list[str]:
+    """For a 101 answer: a problem for each of `names` it carries (real servers send none there)."""
+    present = [n for n in names if any(k.lower() == n.lower() for k, _ in response.header_items)]
+    return [
+        f"{name} on the 101 upgrade answer: real servers send only {', '.join(UPGRADE_HEADERS)} there"
+        for name in present
+    ]
+
+
 def describe(response: Response) -> str:
     """`401 api.context.session_expired.app_error` or `200 application/json`: one short line."""
     error = response.app_error

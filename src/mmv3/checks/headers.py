@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mmv3.checks import REQUEST_ID, Probe, check, describe
+from mmv3.checks import REQUEST_ID, Probe, check, describe, on_upgrade
 from mmv3.provision import Call
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def _route(op: Operation) -> str:
 def request_id(op: Operation, probe: Probe) -> list[str]:
     """X-Request-Id is present, 26 lower-case base32 characters, and new for every request."""
     response = probe.success(op)
+    if response.status == 101:
+        return on_upgrade(response, "X-Request-Id")
     value = response.request_id
     if not value:
         return [f"no X-Request-Id on {describe(response)}"]
@@ -48,6 +50,8 @@ def version_id(op: Operation, probe: Probe) -> list[str]:
     """X-Version-Id is present, reads `<version>.<build>.<config hash>.<licensed>`, and names the
     version /general/ping reports."""
     response = probe.success(op)
+    if response.status == 101:
+        return on_upgrade(response, "X-Version-Id")
     value = response.version_id
     if not value:
         return [f"no X-Version-Id on {describe(response)}"]
@@ -67,6 +71,8 @@ def _api_get(op: Operation) -> bool:
 def expires_zero(op: Operation, probe: Probe) -> list[str]:
     """GET answers of API handlers carry `Expires: 0`."""
     response = probe.success(op)
+    if response.status == 101:
+        return on_upgrade(response, "Expires")
     value = response.headers.get("Expires")
     if value != "0":
         return [f"Expires is {value!r} on {describe(response)}, expected '0'"]

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mmv3.checks import Probe, Skip, check, describe
+from mmv3.checks import Probe, Skip, check, describe, on_upgrade
 from mmv3.ratelimit import (
     DENIED_BODY,
     GCRA,
@@ -93,6 +93,8 @@ def headers_present(op: Operation, probe: Probe) -> list[str]:
     """The answer carries X-Ratelimit-Limit/Remaining/Reset as integers within bounds."""
     _require_limiting(probe)
     response = probe.success(op)
+    if response.status == 101:
+        return on_upgrade(response, LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER)
     return header_problems(response, probe.limit)
 
 

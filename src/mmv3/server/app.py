@@ -87,6 +87,9 @@ class ReferenceServer:
             return Reply(200, b"", None, limit_headers)
         reply = self._route(request)
         reply.headers.extend(limit_headers)
+        if reply.status == 101 and not self.fault("headers-on-upgrade"):
+            # As gorilla/websocket writes it: the handler chain's headers do not go out on a 101.
+            reply.headers = [h for h in reply.headers if h[0].lower() in _UPGRADE_HEADERS]
         return reply
 
     # -- rate limiting ------------------------------------------------------------------
@@ -427,3 +430,6 @@ _REASONS = {
 
 def _reason(status: int) -> str:
     return _REASONS.get(status, "Unknown")
+
+
+_UPGRADE_HEADERS = ("upgrade", "connection", "sec-websocket-accept")

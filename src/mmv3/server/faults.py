@@ -60,6 +60,11 @@ _ALL = (
     Fault("headers-no-version-id", "headers", "responses carry no X-Version-Id"),
     Fault("headers-no-expires", "headers", "GET responses lack Expires: 0"),
     Fault("headers-etag-ignored", "headers", "If-None-Match is ignored: never a 304"),
+    Fault(
+        "headers-on-upgrade",
+        "headers",
+        "the 101 WebSocket upgrade carries X-Request-Id, X-Version-Id and Expires as other answers do",
+    ),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers:
             if name.lower() not in ("content-length", "transfer-encoding"):
                 self.send_header(name, value)
-        self.send_header("Date", self.date_time_string())
+        # No Date: gorilla/websocket writes the 101 itself, with the app's headers only.
         _hand_off()  # the upgraded connection lives on in this thread
         self.end_headers()
         try:

@@ -67,6 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.clean_alluredir = True
     if getattr(config.option, "xmlpath", "unset") is None:
         config.option.xmlpath = str(reports / "junit.xml")
+    if getattr(config.option, "maxworkerrestart", "unset") is None:
+        # A dead worker ends the run, its checks filed as not run (exit 3): a replacement worker
+        # can re-run or lose work units under the load-scope scheduler (seen hanging, xdist 3.8).
+        config.option.maxworkerrestart = "0"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -429,6 +433,7 @@ _REPORTED: set[str] = set()  # node ids that sent any report
 _COLLECTED: set[str] = set()  # node ids the xdist workers collected (controller only)
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: it must list the unrun tests
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
