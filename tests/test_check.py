@@ -117,6 +117,30 @@ def test_summary_names_groups_families_and_failures():
     assert "FAILED  auth.no_token" in text and "GET /api/v3/users/me  answered 200" in text
 
 
+def test_checks_that_got_no_answer_make_the_run_unreachable_not_failed():
+    """A transport failure (reset, timeout, answer cut short) is the target not answering: exit 4
+    with one line, even next to conformance failures; without one the verdict stays."""
+    transport = {
+        "check": "auth.revoked",
+        "status": "failed",
+        "category": "transport",
+        "reason": "no answer: cannot reach the server for GET http://127.0.0.1:1/api/v3/users/me: connection reset by the server",
+    }
+    matrix = json.loads(json.dumps(MATRIX))
+    matrix["routes"]["GET /api/v3/users/me"]["families"]["auth"]["checks"].append(transport)
+    step = check.Step("conformance", exit_code=1, mapped=exitcodes.CONFORMANCE_FAILED)
+    check.file_unanswered(step, matrix)
+    assert step.mapped == exitcodes.UNREACHABLE
+    assert step.message.startswith("1 check(s) got no answer from the target (transport failures")
+    assert "auth.revoked GET /api/v3/users/me: no answer:" in step.message and "\n" not in step.message
+    as_before = check.Step("conformance", exit_code=1, mapped=exitcodes.CONFORMANCE_FAILED)
+    check.file_unanswered(as_before, MATRIX)
+    assert (as_before.mapped, as_before.message) == (exitcodes.CONFORMANCE_FAILED, "")
+    gone = check.Step("conformance", exit_code=10, mapped=exitcodes.UNREACHABLE, message="stopped answering")
+    check.file_unanswered(gone, matrix)
+    assert gone.message == "stopped answering"  # the run's own line is kept
+
+
 def test_baseline_lists_failures_and_known_deviations(tmp_path):
     from mmv3.suite import expectations
 

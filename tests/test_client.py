@@ -450,6 +450,34 @@ def test_silent_server_is_server_timeout():
     assert "0.3 s" in str(caught.value)
 
 
+def test_answer_cut_short_is_server_unreachable_saying_so():
+    """A body shorter than its Content-Length, then the connection closed: one line that says the
+    answer was cut short (not that the server could not be reached at all)."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def answer_half() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"version":'
+                )
+
+        thread = threading.Thread(target=answer_half, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with Client(url, pacer=Pacer(), timeout=5) as c, pytest.raises(ServerUnreachable) as caught:
+            c.get("general/ping")
+        thread.join(timeout=5)
+    assert_one_line(caught.value)
+    assert "the answer was cut short (11 bytes of its body read, 29 more expected)" in str(caught.value)
+    assert c.pacer.stats.failed == 1
+
+
 def test_non_json_body_is_not_json_error(server, client):
     server.route(
         "GET", "/api/v3/html", lambda r: (200, [("Content-Type", "text/html")], b"<html>oops</html>")

@@ -414,6 +414,27 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
     return step
 
 
+def file_unanswered(step: Step, matrix: dict[str, Any] | None) -> None:
+    """Checks that failed for want of an answer (category `transport`: a reset, a timeout, an answer
+    cut short) make the run "the target did not answer" (4), never a conformance failure (1)."""
+    if step.mapped not in (exitcodes.OK, exitcodes.CONFORMANCE_FAILED) or not matrix:
+        return
+    unanswered = [
+        (route, check)
+        for route, entry in sorted(matrix.get("routes", {}).items())
+        for family in entry.get("families", {}).values()
+        for check in family.get("checks", [])
+        if check.get("status") == "failed" and check.get("category") == "transport"
+    ]
+    if unanswered:
+        route, check = unanswered[0]
+        step.mapped = exitcodes.UNREACHABLE
+        step.message = (
+            f"{len(unanswered)} check(s) got no answer from the target (transport failures, not "
+            f"conformance failures), e.g. {check.get('check')} {route}: {check.get('reason', '')}"
+        )[:400]
+
+
 def run_load(run: CheckRun, load_time: float, timeout: float, target: str | None) -> Step:
     args = run.args
     step = Step("load")
@@ -602,6 +623,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     target = args.base_url or "embedded mmv3 reference server"
     print(f"mmv3 check: {redact.url(target)} → {run.run_dir}", flush=True)
     step = run_conformance(run, max(1.0, deadline - time.monotonic()))
+    file_unanswered(step, conformance_matrix(run.run_dir))
     run.steps.append(step)
     reachable = step.mapped in (exitcodes.OK, exitcodes.CONFORMANCE_FAILED, exitcodes.NOTHING_JUDGED)
     if args.load and reachable:

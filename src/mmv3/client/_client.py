@@ -562,6 +562,13 @@ def _is_timeout(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     """A short human reason from the innermost meaningful cause."""
     chain = list(_chain(exc))
+    cut = next((e for e in chain if isinstance(e, http.client.IncompleteRead)), None)
+    if cut is not None:
+        # The server answered, then the connection ended before the body it announced was in.
+        got, more = cut.partial, cut.expected
+        got = got if isinstance(got, int) else len(got)
+        more = f", {more} more expected" if isinstance(more, int) else ""
+        return f"the answer was cut short ({got} bytes of its body read{more})"
     for kind, text in (
         (ConnectionRefusedError, "connection refused"),
         (socket.gaierror, "host name could not be resolved"),

@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 from mmv3 import redact
 from mmv3.catalog import load_catalog
 from mmv3.checks import CATEGORIES, NOT_IMPLEMENTED_ID, Check, Skip
-from mmv3.client import Client, ClientError, Exchange, Pacer, Response
+from mmv3.client import (
+    Client,
+    ClientError,
+    Exchange,
+    Pacer,
+    Response,
+    ServerTimeout,
+    ServerUnreachable,
+)
 from mmv3.provision import Call, MissingRole, ProvisioningError, World
 from mmv3.recipes import SetupFailed, build, prepare, recipe_for
 from mmv3.redact import spellings
@@ -313,8 +321,12 @@ class ConformanceSession:
             outcome = Outcome(
                 "failed", f"could not prepare the call: {exc}", category=_category(check.family)
             )
-        except (TargetGone, ClientError) as exc:
+        except (TargetGone, ServerUnreachable, ServerTimeout) as exc:
             outcome = Outcome("failed", f"no answer: {exc}", category="transport")
+        except ClientError as exc:
+            # The target answered, with something the check could not use (a body that is not JSON
+            # where a step needs one): a failure of this check in its family, not of the network.
+            outcome = Outcome("failed", f"unusable answer: {exc}", category=_category(check.family))
         self._count_unanswered(self.world.recorder.exchanges(mark))
         entries = self._entries + self.world.recorder.entries(mark)
         outcome.entries = entries
