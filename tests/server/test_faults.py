@@ -122,6 +122,18 @@ def _auth_cookie_http_only(api: Api) -> bool:
     return any(c.startswith("MMAUTHTOKEN=") and "HttpOnly" in c for c in cookies)
 
 
+def _limit_is_the_quota(api: Api) -> bool:
+    """A fresh bucket of the 10/100 quota: Limit 101 (MaxBurst + 1), Remaining 100."""
+    headers = api.call("GET", PING).headers
+    return (int(headers["X-Ratelimit-Limit"]), int(headers["X-Ratelimit-Remaining"])) == (101, 100)
+
+
+def _reset_matches_the_quota(api: Api) -> bool:
+    """Five quick requests at 10/s: the bucket is full again in about half a second."""
+    answers = [api.call("GET", PING) for _ in range(5)]
+    return int(answers[-1].headers["X-Ratelimit-Reset"]) <= 2
+
+
 # fault -> (running_server arguments, probe: does the rule hold?)
 def _conditional_get(api: Api) -> bool:
     token = _login(api).headers["Token"]
@@ -140,6 +152,10 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "ratelimit-never-429": (TIGHT, lambda api: _denied(api).status_code == 429),
     "ratelimit-429-json": (TIGHT, lambda api: _denied(api).content == b"limit exceeded\n"),
     "ratelimit-no-retry-after": (TIGHT, lambda api: "Retry-After" in _denied(api).headers),
+    "ratelimit-limit-understated": (RATE, _limit_is_the_quota),
+    "ratelimit-limit-overstated": (RATE, _limit_is_the_quota),
+    "ratelimit-remaining-short": (RATE, _limit_is_the_quota),
+    "ratelimit-reset-slow": (RATE, _reset_matches_the_quota),
     "error-missing-field": ({}, lambda api: "detailed_error" in _unauthorized(api).json()),
     "error-status-mismatch": ({}, lambda api: _unauthorized(api).json()["status_code"] == 401),
     "error-request-id-mismatch": ({}, _request_id_matches),
