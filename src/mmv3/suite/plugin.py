@@ -26,12 +26,13 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, options, preflight
+from mmv3.suite import allure_results, expectations, options, preflight, profile
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
 STATE = pytest.StashKey[dict]()
 PROPERTY = "mmv3"
+MEASURED = "mmv3_measured"  # figures the checks measured about the target, for its profile
 CHEAP_FIRST = ("schema", "security", "ratelimit")  # families that send few requests of their own
 SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
 
@@ -191,7 +192,15 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         os.close(handle)
         write_state(client.pacer, Path(pacer_file))
         state["pacer_file"] = pacer_file
+    detected = profile.TargetProfile(
+        version=facts.version,
+        build=facts.build,
+        licensed=facts.licensed,
+        rate_limited=facts.ratelimited,
+        limit=facts.limit,
+    )
     return {
+        "profile": detected.to_dict(),
         "pacer_file": pacer_file,
         "facts": asdict(shared_facts),
         "world": world.snapshot(),
@@ -340,6 +349,8 @@ class Conformance:
             allure_results.attach_entries(entries)
         if outcome.notes:
             _attach_text("notes", "\n".join(outcome.notes))
+        if outcome.measured:
+            self.request.node.user_properties.append((MEASURED, json.dumps(outcome.measured)))
         deviation = state["expect"].find(route, check.id)
         if outcome.status == "skipped":
             self._record(operation, check, "skipped", outcome.message)
@@ -390,10 +401,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == PROPERTY:
             _MATRIX_SINK.append(Result.from_property(value))
+        elif name == MEASURED:
+            _MEASURED_SINK.update(json.loads(value))
 
 
 # Results arrive through reports (which carry no config); one run per process.
 _MATRIX_SINK: list[Result] = []
+_MEASURED_SINK: dict[str, Any] = {}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -408,10 +422,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         matrix.add(result)
     _MATRIX_SINK.clear()
     shared = state.get("shared")
+    if shared is not None:
+        if _judge_profile(state, shared) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if shared is None or not len(matrix):
         return
     settings: options.Settings = state["settings"]
     environment = dict(shared["facts"]["environment"])
+    environment["Target profile"] = state["profile"].describe()
     environment["Finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     # Did pacing keep every request outside the rate-limit checks (which use a pacer and a
     # bucket of their own) clear of a 429, in every process?
@@ -434,8 +452,48 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state["left"] = world.clean_up()
 
 
+def _judge_profile(state: dict[str, Any], shared: dict[str, Any]) -> list[str]:
+    """This run's target profile (what preflight detected plus what the rate-limit checks
+    measured) against the recorded one and --mm-ratelimit on/off; written to target-profile.json.
+    The differences, which fail the run."""
+    settings: options.Settings = state["settings"]
+    detected = profile.TargetProfile.from_dict(shared.get("profile") or {})
+    if detected.rate_limited:
+        detected.limit = _MEASURED_SINK.get("ratelimit.limit", detected.limit)
+        detected.rate = profile.measured_rate(_MEASURED_SINK)
+    state["profile"] = detected
+    expected = state["expect"].profile if state.get("expect") else None
+    differences: list[str] = []
+    notes: list[str] = []
+    if expected is not None:
+        differences, notes = profile.compare(expected, detected)
+    wanted = settings.ratelimit
+    if wanted in ("on", "off") and detected.rate_limited is not (wanted == "on"):
+        found = "on" if detected.rate_limited else "off (no X-Ratelimit-* headers)"
+        differences.append(f"rate limiting: --mm-ratelimit {wanted}, found {found}")
+    state["profile_differences"], state["profile_notes"] = differences, notes
+    body = {
+        "profile": detected.to_dict(),
+        "ratelimit_option": settings.ratelimit,
+        "expected": expected.to_dict() if expected is not None else None,
+        "expected_from": state["expect"].source if expected is not None else None,
+        "differences": differences,
+        "notes": notes,
+    }
+    settings.reports.mkdir(parents=True, exist_ok=True)
+    (settings.reports / profile.PROFILE_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    return differences
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[STATE]
+    if state.get("profile") is not None:
+        terminalreporter.section("mmv3 target profile")
+        terminalreporter.write_line(state["profile"].describe())
+        for line in state.get("profile_notes", []):
+            terminalreporter.write_line(f"note: {line}")
+        for line in state.get("profile_differences", []):
+            terminalreporter.write_line(f"DIFFERS: {line}", red=True)
     matrix: Matrix = state.get("matrix") or Matrix()
     if not len(matrix):
         return
