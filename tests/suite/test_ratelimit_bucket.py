@@ -42,8 +42,11 @@ def _slow_reset(decision: Decision) -> dict[str, str]:
     return headers
 
 
-def simulate(quota: Quota, latency: float, think: float, seed: int, lie: Lie = _honest) -> family.Burst:
-    """One burst from a fresh bucket until the first 429 (capped as `run_burst` caps it)."""
+def simulate(
+    quota: Quota, latency: float, think: float, seed: int, lie: Lie = _honest, slow_start: int = 0
+) -> family.Burst:
+    """One burst from a fresh bucket until the first 429 (capped as `run_burst` caps it); the
+    first `slow_start` requests wait two intervals each, so that the bucket is full again."""
     rng = random.Random(seed)
     limiter = GCRA(quota, clock=lambda: 0.0)
     burst = family.Burst("sim")
@@ -62,7 +65,7 @@ def simulate(quota: Quota, latency: float, think: float, seed: int, lie: Lie = _
         burst.samples.append(family.Sample(sent, status, seen, kind, body, None, [], received))
         if not decision.allowed:
             break
-        now = received + rng.uniform(0, think)
+        now = received + (2 * quota.interval if len(burst.samples) <= slow_start else rng.uniform(0, think))
     return burst
 
 
@@ -102,7 +105,7 @@ CLIENTS = [(0.0005, 0.0002), (0.003, 0.002), (0.02, 0.03)]
 @pytest.mark.parametrize("client", CLIENTS, ids=["fast", "loaded", "slow"])
 def test_an_honest_limiter_passes_whatever_the_client_speed(quota, client):
     for seed in range(40):
-        burst = simulate(quota, *client, seed=seed)
+        burst = simulate(quota, *client, seed=seed, slow_start=seed % 4)
         for check in (family.bucket, family.reset_seconds, family.exceeding):
             problems = verdict(check, burst)
             assert not problems, (check.id, seed, problems)

@@ -429,7 +429,9 @@ def bucket(op: Operation, probe: Probe) -> list[str]:
             f"the 429 came right after an answer that still advertised Remaining {last} "
             f"(after {len(accepted)} admitted requests, Limit {limit})"
         )
-    after = accepted[len(countdown_part) :]
+    # The admitted answers after the countdown (which ends at the first Remaining 0, if any).
+    end = next((i for i, s in enumerate(accepted) if countdown_part and s is countdown_part[-1]), -1)
+    after = accepted[end + 1 :] if countdown_part else []
     if countdown_part and countdown_part[-1].observed.remaining == 0 and refill is not None:
         if refill.bounded:
             # The server handled these between the Remaining-0 request and the 429.
