@@ -210,6 +210,18 @@ def countdown_samples(burst: Burst) -> list[Sample]:
     return part[full[-1] :] if full else part
 
 
+def refill_after_denial(burst: Burst) -> float | None:
+    """A lower bound of the refill rate from the answer after waiting Retry-After: at the 429
+    the bucket held less than one slot, so the Remaining R of the next answer took more than R
+    slots of refill, in no longer than from sending the 429'd request to that answer (a full
+    bucket caps R, which only lowers the bound)."""
+    denied, recovery = burst.denied, burst.recovery
+    if denied is None or recovery is None or recovery.status == 429 or recovery.observed.remaining is None:
+        return None
+    span = recovery.received - denied.sent
+    return recovery.observed.remaining / span if span > 0 else None
+
+
 def advertised(samples: list[Sample]) -> Advertised:
     """What the X-Ratelimit-* headers of `samples` advertise, read by the load oracle."""
     accounting = Accounting("burst")
@@ -467,6 +479,12 @@ def reset_seconds(op: Operation, probe: Probe) -> list[str]:
         ]
     by_reset = reset_range(adv)
     by_remaining = refill_from_remaining(countdown_samples(burst))
+    recovered = refill_after_denial(burst)
+    if recovered is not None:
+        by_remaining = RateRange(
+            max(recovered, by_remaining.low if by_remaining else 0.0),
+            by_remaining.high if by_remaining else math.inf,
+        )
     if by_reset is None or by_remaining is None:
         raise Skip("the burst was too short to read a refill rate from the headers")
     probe.note(f"refill by Reset {by_reset}, by the Remaining sequence {by_remaining}")
