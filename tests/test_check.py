@@ -240,7 +240,9 @@ def test_a_baseline_records_the_target_profile_and_fails_a_target_that_stopped_r
     assert recorded["version"] == "4.9.0" and recorded["licensed"] is False
     limiting = recorded["rate_limit"]
     assert limiting["enabled"] is True and limiting["limit"] == 21
-    assert 80 <= limiting["rate"] <= 120, limiting  # the 100/s refill as measured
+    # The 100/s refill as measured; on a busy machine the client may be too slow to measure it,
+    # and then the baseline says nothing about the rate (later runs do not compare it).
+    assert "rate" not in limiting or 80 <= limiting["rate"] <= 120, limiting
     run = json.loads((only_run_dir(tmp_path / "a") / "run.json").read_text())
     assert run["profile"] == recorded and run["profile_differences"] == []
     with running_server() as unlimited:
@@ -250,7 +252,7 @@ def test_a_baseline_records_the_target_profile_and_fails_a_target_that_stopped_r
         strict = mmv3_check(*common, "--reports", str(tmp_path / "d"), "--ratelimit", "on", env=env)
     assert gated.returncode == exitcodes.CONFORMANCE_FAILED, gated.stdout + gated.stderr
     assert f"target profile differs from {baseline}:" in gated.stdout
-    assert "rate limiting: expected on (Limit 21, refill" in gated.stdout and "found off" in gated.stdout
+    assert "rate limiting: expected on (Limit 21" in gated.stdout and "found off" in gated.stdout
     run = json.loads((only_run_dir(tmp_path / "c") / "run.json").read_text())
     assert run["profile"]["rate_limit"] == {"enabled": False} and len(run["profile_differences"]) == 1
     environment = (only_run_dir(tmp_path / "c") / "allure-results" / "environment.properties").read_text()
