@@ -23,6 +23,11 @@ def test_countdown(operation, conformance):
     conformance.verify(ratelimit.countdown, operation)
 
 
+@cases(ratelimit.bucket)
+def test_bucket(operation, conformance):
+    conformance.verify(ratelimit.bucket, operation)
+
+
 @cases(ratelimit.reset_seconds)
 def test_reset_seconds(operation, conformance):
     conformance.verify(ratelimit.reset_seconds, operation)

@@ -267,6 +267,42 @@ def test_a_faulty_server_fails_and_a_baseline_turns_it_into_known_deviations(tmp
 
 
 @pytest.mark.slow
+def test_a_baseline_records_the_target_profile_and_fails_a_target_that_stopped_rate_limiting(tmp_path):
+    baseline = tmp_path / "b.yaml"
+    with running_server(rate_limit="100/20") as limited:
+        env = _accounts(limited.url)
+        first = mmv3_check(
+            "--base-url", limited.url, "--families", "ratelimit", "--workers", "0",
+            "--reports", str(tmp_path / "a"), "--write-baseline", str(baseline), env=env,
+        )  # fmt: skip
+    assert first.returncode == exitcodes.OK, first.stdout + first.stderr
+    assert "target: Mattermost 4.9.0" in first.stdout and "(--ratelimit auto: detected)" in first.stdout
+    recorded = yaml.safe_load(baseline.read_text())["profile"]
+    assert recorded["version"] == "4.9.0" and recorded["licensed"] is False
+    limiting = recorded["rate_limit"]
+    assert limiting["enabled"] is True and limiting["limit"] == 21
+    # The 100/s refill as measured; on a busy machine the client may be too slow to measure it,
+    # and then the baseline says nothing about the rate (later runs do not compare it).
+    assert "rate" not in limiting or 80 <= limiting["rate"] <= 120, limiting
+    run = json.loads((only_run_dir(tmp_path / "a") / "run.json").read_text())
+    assert run["profile"] == recorded and run["profile_differences"] == []
+    with running_server() as unlimited:
+        env = _accounts(unlimited.url)
+        common = ["--base-url", unlimited.url, "--families", "headers", "--workers", "0"]
+        gated = mmv3_check(*common, "--reports", str(tmp_path / "c"), "--expect", str(baseline), env=env)
+        strict = mmv3_check(*common, "--reports", str(tmp_path / "d"), "--ratelimit", "on", env=env)
+    assert gated.returncode == exitcodes.CONFORMANCE_FAILED, gated.stdout + gated.stderr
+    assert f"target profile differs from {baseline}:" in gated.stdout
+    assert "rate limiting: expected on (Limit 21" in gated.stdout and "found off" in gated.stdout
+    run = json.loads((only_run_dir(tmp_path / "c") / "run.json").read_text())
+    assert run["profile"]["rate_limit"] == {"enabled": False} and len(run["profile_differences"]) == 1
+    environment = (only_run_dir(tmp_path / "c") / "allure-results" / "environment.properties").read_text()
+    assert "rate limiting off" in environment
+    assert strict.returncode == exitcodes.CONFORMANCE_FAILED, strict.stdout + strict.stderr
+    assert "rate limiting: --mm-ratelimit on, found off" in strict.stdout
+
+
+@pytest.mark.slow
 def test_bad_credentials_exit_6(tmp_path):
     with running_server() as server:
         env = _accounts(server.url)

@@ -125,6 +125,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     conformance.add_argument("--no-ratelimit-tests", action="store_true", help="skip the rate-limit family")
     conformance.add_argument(
+        "--ratelimit",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="whether the target must rate-limit (default auto: detected and printed; on/off: a "
+        "target that does otherwise fails)",
+    )
+    conformance.add_argument(
         "-n", "--workers", default="2", metavar="N", help="pytest-xdist workers (default 2; 0 = none)"
     )
     conformance.add_argument("--seed", type=int, metavar="N", help="seed of the generated test data")
@@ -385,6 +392,8 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         command.append("--mm-strict")
     if args.no_ratelimit_tests:
         command.append("--mm-no-ratelimit-tests")
+    if args.ratelimit != "auto":
+        command += ["--mm-ratelimit", args.ratelimit]
     if args.seed is not None:
         command += ["--mm-seed", str(args.seed)]
     if args.families:
@@ -493,6 +502,32 @@ def load_summary(load_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def target_profile(run_dir: Path) -> dict[str, Any] | None:
+    """What the conformance run found the target to be, and how that compares with --expect."""
+    from mmv3.suite.profile import PROFILE_FILE
+
+    try:
+        return json.loads((run_dir / PROFILE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def profile_lines(found: dict[str, Any] | None, ratelimit: str) -> list[str]:
+    """`target: Mattermost 4.9.0 ..., rate limiting on (...)` and each difference from --expect."""
+    if not found:
+        return []
+    from mmv3.suite.profile import TargetProfile
+
+    how = " (--ratelimit auto: detected)" if ratelimit == "auto" else f" (--ratelimit {ratelimit})"
+    lines = [f"target: {TargetProfile.from_dict(found.get('profile') or {}).describe()}{how}"]
+    lines += [f"  note: {n}" for n in found.get("notes", [])]
+    if found.get("differences"):
+        where = found.get("expected_from") or "--ratelimit"
+        lines.append(f"target profile differs from {where}:")
+        lines += [f"  {d}" for d in found["differences"]]
+    return lines
+
+
 def conformance_matrix(run_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((run_dir / "conformance-matrix.json").read_text(encoding="utf-8"))
@@ -589,6 +624,7 @@ def baseline(matrix: dict[str, Any]) -> list[Any]:
 
 
 def write_run_file(run: CheckRun, code: int, target: str) -> Path:
+    found = target_profile(run.run_dir) or {}
     body = {
         "run_id": run.run_dir.name,
         "target": redact.url(target),
@@ -596,6 +632,8 @@ def write_run_file(run: CheckRun, code: int, target: str) -> Path:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "exit_code": code,
         "verdict": exitcodes.DESCRIPTIONS.get(code, str(code)),
+        "profile": found.get("profile"),
+        "profile_differences": found.get("differences", []),
         "steps": [
             {
                 "name": s.name,
@@ -631,6 +669,8 @@ def run_check_command(args: argparse.Namespace) -> int:
         bound = min(load_time + 120.0, max(1.0, deadline - time.monotonic()))
         run.steps.append(run_load(run, load_time, bound, args.base_url))
     code = overall(run.steps)
+    for line in profile_lines(target_profile(run.run_dir), args.ratelimit):
+        print(line)
     for line in summary_lines(
         conformance_matrix(run.run_dir), load_summary(run.load_dir) if args.load else None
     ):
@@ -642,10 +682,14 @@ def run_check_command(args: argparse.Namespace) -> int:
     matrix = conformance_matrix(run.run_dir)
     if args.write_baseline and matrix:
         from mmv3.suite.expectations import dump
+        from mmv3.suite.profile import TargetProfile
 
         deviations = baseline(matrix)
-        dump(args.write_baseline, redact.url(target), deviations)
-        print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations)")
+        found = (target_profile(run.run_dir) or {}).get("profile")
+        detected = TargetProfile.from_dict(found) if found else None
+        dump(args.write_baseline, redact.url(target), deviations, detected)
+        recorded = f", target profile: {detected.describe()}" if detected else ""
+        print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations{recorded})")
     has_results = run.allure_dir.is_dir() and any(run.allure_dir.glob("*-result.json"))
     if args.report and has_results:
         from mmv3.report import ReportError, build_report

@@ -157,6 +157,18 @@ def _upgrade_as_real(api: Api) -> bool:
     return lines[0].startswith("HTTP/1.1 101") and names == {"upgrade", "connection", "sec-websocket-accept"}
 
 
+def _limit_is_the_quota(api: Api) -> bool:
+    """A fresh bucket of the 10/100 quota: Limit 101 (MaxBurst + 1), Remaining 100."""
+    headers = api.call("GET", PING).headers
+    return (int(headers["X-Ratelimit-Limit"]), int(headers["X-Ratelimit-Remaining"])) == (101, 100)
+
+
+def _reset_matches_the_quota(api: Api) -> bool:
+    """Five quick requests at 10/s: the bucket is full again in about half a second."""
+    answers = [api.call("GET", PING) for _ in range(5)]
+    return int(answers[-1].headers["X-Ratelimit-Reset"]) <= 2
+
+
 # fault -> (running_server arguments, probe: does the rule hold?)
 def _conditional_get(api: Api) -> bool:
     token = _login(api).headers["Token"]
@@ -238,6 +250,10 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Api], bool]]] = {
     "ratelimit-never-429": (TIGHT, lambda api: _denied(api).status_code == 429),
     "ratelimit-429-json": (TIGHT, lambda api: _denied(api).content == b"limit exceeded\n"),
     "ratelimit-no-retry-after": (TIGHT, lambda api: "Retry-After" in _denied(api).headers),
+    "ratelimit-limit-understated": (RATE, _limit_is_the_quota),
+    "ratelimit-limit-overstated": (RATE, _limit_is_the_quota),
+    "ratelimit-remaining-short": (RATE, _limit_is_the_quota),
+    "ratelimit-reset-slow": (RATE, _reset_matches_the_quota),
     "error-missing-field": ({}, lambda api: "detailed_error" in _unauthorized(api).json()),
     "error-status-mismatch": ({}, lambda api: _unauthorized(api).json()["status_code"] == 401),
     "error-request-id-mismatch": ({}, _request_id_matches),

@@ -19,6 +19,14 @@ from .conformance_run import run_suite
 pytestmark = pytest.mark.slow
 
 NOT_IMPLEMENTED = "[not implemented]"
+# Faults made for one rule of their family: that rule's check must be among those that catch it.
+MEANT_FOR = {
+    "ratelimit-limit-understated": "bucket",
+    "ratelimit-limit-overstated": "bucket",
+    "ratelimit-remaining-short": "countdown",
+    "ratelimit-reset-slow": "reset_seconds",
+    "ratelimit-never-429": "exceeding",
+}
 # Families whose checks do not depend on the limiter run against a fast one (less pacing).
 FAST_LIMIT = ["--mm-embedded-rate-limit", "2000/200"]
 
@@ -44,3 +52,7 @@ def test_fault_is_caught_by_its_family(name, tmp_path, record_property):
     assert not errors, f"{name}: the suite itself errored:\n" + "\n".join(c.message[:200] for c in errors[:5])
     assert run.returncode == 1, f"{name}: exit {run.returncode}, expected 1 (failures)\n{run.tail()}"
     assert caught, f"{name} ({fault.description}) was not caught by the {fault.family} family\n{run.tail()}"
+    if name in MEANT_FOR:
+        assert MEANT_FOR[name] in checks, (
+            f"{name} was not caught by {fault.family}.{MEANT_FOR[name]}: {caught_by}"
+        )

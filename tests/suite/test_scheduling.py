@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow
 SERVER_WIDE = {
     "test_exceeding",
     "test_countdown",
+    "test_bucket",
     "test_reset_seconds",
     "test_recovery",
     "test_sustained_rate",

@@ -95,6 +95,11 @@ class Probe(Protocol):
         """An unpaced client with a pacer of its own, for checks that must exceed the limit."""
         ...
 
+    def record(self, key: str, value: Any) -> None:
+        """Keep a figure the check measured about the target (such as the refill rate of its
+        rate limiter) for the run's target profile."""
+        ...
+
 
 @dataclass(frozen=True)
 class Check:

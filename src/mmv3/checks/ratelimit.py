@@ -5,9 +5,16 @@ at most Limit - 1, Reset a number of seconds (not an epoch).
 
 Server-wide (on GET /general/ping, serial, in a bucket of their own): one unpaced burst until
 the first 429 shows Remaining counting down by one per request, the 429 itself (text/plain
-`limit exceeded`, Retry-After, no request id), Reset agreeing with the measured refill rate,
-recovery after waiting Retry-After, and the sustained rate and burst the server accepts
-compared with what GCRA predicts for the quota that Limit and Reset advertise.
+`limit exceeded`, Retry-After, no request id), the bucket the limiter enforces against the one
+the headers advertise, Reset agreeing with the refill Remaining shows, recovery after waiting
+Retry-After, and the sustained rate the server accepts compared with what GCRA predicts for
+the quota that Limit and Reset advertise.
+
+No advertised number is taken on trust, and no verdict rests on how fast this machine sends:
+the bucket is measured by counting admitted requests, and the refill rate is bounded from the
+Remaining sequence by causality alone (the server handled a request after it was sent and
+before its answer came), so a slow client only widens the bounds. The (Remaining, Reset) pairs
+are read by the load tests' rate-limit oracle (`mmv3.load.oracle.advertised_quota`).
 
 The checks send `X-Forwarded-For` with an address of the benchmarking range (198.18.0.0/15):
 Mattermost 4.7+ keys its limiter by that header, so they get a fresh bucket without touching
@@ -24,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mmv3.checks import Probe, Skip, check, describe, on_upgrade
+from mmv3.load.accounting import Accounting
+from mmv3.load.oracle import Advertised, advertised_quota
 from mmv3.ratelimit import (
     DENIED_BODY,
     GCRA,
@@ -154,6 +163,92 @@ class Burst:
         return (accepted - limit) / duration
 
 
+@dataclass(frozen=True)
+class RateRange:
+    """The refill rates (requests per second) that explain what was seen; `high` may be inf."""
+
+    low: float
+    high: float
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.high)
+
+    def __str__(self) -> str:
+        if not self.bounded:
+            return f"at least {self.low:.1f}/s"
+        return f"{self.low:.1f}..{self.high:.1f}/s"
+
+
+def refill_from_remaining(samples: list[Sample]) -> RateRange | None:
+    """The refill rate the Remaining sequence of consecutive admitted answers shows.
+
+    From the first to the last of `samples` the bucket gained G = R_last - R_first + steps slots,
+    give or take one (Remaining is truncated to whole slots). The server handled the two requests
+    no further apart than last.received - first.sent and no closer than last.sent - first.received,
+    so the rate lies in [(G - 1) / longest, (G + 1) / shortest] whatever the machine's speed.
+    """
+    if len(samples) < 2 or any(s.observed.remaining is None or s.status == 429 for s in samples):
+        return None
+    first, last = samples[0], samples[-1]
+    gained = last.observed.remaining - first.observed.remaining + len(samples) - 1  # type: ignore[operator]
+    longest = last.received - first.sent
+    shortest = last.sent - first.received
+    if longest <= 0:
+        return None
+    high = (gained + 1) / shortest if shortest > 0 else math.inf
+    return RateRange(max(0.0, gained - 1) / longest, high)
+
+
+def countdown_samples(burst: Burst) -> list[Sample]:
+    """The admitted answers from the last that found the bucket full down to the first that
+    reads Remaining 0: before it the refill may have been capped by the full bucket, after it
+    the headers say nothing more about the refill."""
+    accepted = burst.accepted
+    zero = next((i for i, s in enumerate(accepted) if s.observed.remaining == 0), None)
+    part = accepted if zero is None else accepted[: zero + 1]
+    limit = burst.limit
+    full = [i for i, s in enumerate(part) if limit is not None and (s.observed.remaining or 0) >= limit - 1]
+    return part[full[-1] :] if full else part
+
+
+def refill_after_denial(burst: Burst) -> float | None:
+    """A lower bound of the refill rate from the answer after waiting Retry-After: at the 429
+    the bucket held less than one slot, so the Remaining R of the next answer took more than R
+    slots of refill, in no longer than from sending the 429'd request to that answer (a full
+    bucket caps R, which only lowers the bound)."""
+    denied, recovery = burst.denied, burst.recovery
+    if denied is None or recovery is None or recovery.status == 429 or recovery.observed.remaining is None:
+        return None
+    span = recovery.received - denied.sent
+    return recovery.observed.remaining / span if span > 0 else None
+
+
+def advertised(samples: list[Sample]) -> Advertised:
+    """What the X-Ratelimit-* headers of `samples` advertise, read by the load oracle."""
+    accounting = Accounting("burst")
+    for sample in samples:
+        seen = sample.observed
+        accounting.record(
+            sent=sample.sent,
+            elapsed_ms=max(0.0, sample.received - sample.sent) * 1000,
+            status=sample.status,
+            limit=seen.limit,
+            remaining=seen.remaining,
+            reset=seen.reset,
+            retry_after=seen.retry_after,
+            content_type=sample.content_type,
+            body=sample.body,
+        )
+    return advertised_quota(accounting.headers)
+
+
+def reset_range(adv: Advertised) -> RateRange | None:
+    if adv.rate_low is None:
+        return None
+    return RateRange(adv.rate_low, adv.rate_high if adv.rate_high is not None else math.inf)
+
+
 def _address(rng: random.Random) -> str:
     return f"198.{18 + rng.randrange(2)}.{rng.randrange(256)}.{1 + rng.randrange(254)}"
 
@@ -233,6 +328,17 @@ def exceeding(op: Operation, probe: Probe) -> list[str]:
                 f"{len(accepted)} requests in a row were accepted, Remaining reached 0, and none was "
                 "answered 429: the limit is not enforced"
             ]
+        limit = burst.limit
+        rates = reset_range(advertised(burst.samples))
+        if limit is not None and rates is not None and rates.bounded and accepted:
+            # Limit plus the most that the refill Reset advertises could give back meanwhile.
+            span = accepted[-1].received - accepted[0].sent
+            most = limit + math.floor(rates.high * span) + 1
+            if len(accepted) > most:
+                return [
+                    f"{len(accepted)} requests in {span:.2f} s were all admitted without a 429; Limit "
+                    f"{limit} and the refill Reset advertises ({rates}) admit at most {most}"
+                ]
         raise Skip(
             f"this client could not exceed the limit ({len(burst.samples)} requests, Remaining never "
             f"below {floor})"
@@ -275,14 +381,16 @@ def countdown(op: Operation, probe: Probe) -> list[str]:
         )
     if burst.denied is None:
         raise Skip("no 429 in the burst (see ratelimit.exceeding)")
-    rate = burst.measured_rate() or 0.0
+    refill = refill_from_remaining(countdown_samples(burst))
+    # The most the bucket can have refilled per second, by the Remaining sequence as a whole.
+    rate = refill.high if refill is not None and refill.bounded else math.inf
     steps = list(zip(accepted, accepted[1:], strict=False))
     for before, after in steps:
         gained = after.observed.remaining - (before.observed.remaining - 1)
         # The server handled the two requests at most this far apart (a slow client or server
         # can put the whole gap after the first was sent, or before the second answer came).
         gap = after.received - before.sent
-        allowed = math.ceil(rate * gap) + 1
+        allowed = math.ceil(rate * gap) + 1 if math.isfinite(rate) else gained
         if gained < 0:
             problems.append(
                 f"Remaining fell from {before.observed.remaining} to {after.observed.remaining} in one request"
@@ -294,16 +402,12 @@ def countdown(op: Operation, probe: Probe) -> list[str]:
                 f"the refill rate ({rate:.1f}/s measured) gives back in {gap:.3f} s"
             )
             break
-    last = accepted[-1].observed.remaining if accepted else None
-    allowed_left = math.ceil(rate * (burst.denied.received - accepted[-1].sent)) + 1 if accepted else 0
-    if last is not None and last > allowed_left:
-        problems.append(f"a 429 came right after an answer that still advertised Remaining {last}")
     exact = sum(1 for b, a in steps if a.observed.remaining == b.observed.remaining - 1)
     span = accepted[-1].sent - accepted[0].sent if len(accepted) > 1 else 0.0
     sending = len(steps) / span if span > 0 else float("inf")
     # Between two requests the bucket refills rate/sending of a request on average, so about
     # (1 - rate/sending) of the steps must show a plain decrement; allow half of that.
-    expected = max(0.0, 1.0 - rate / sending) if sending else 0.0
+    expected = max(0.0, 1.0 - rate / sending) if sending and math.isfinite(rate) else 0.0
     if steps and exact < 0.5 * expected * len(steps):
         problems.append(
             f"Remaining decreased by one in only {exact} of {len(steps)} back-to-back requests "
@@ -312,34 +416,92 @@ def countdown(op: Operation, probe: Probe) -> list[str]:
     return problems
 
 
+@check("ratelimit", applies=_is_ping, severity="critical", server_wide=True)
+def bucket(op: Operation, probe: Probe) -> list[str]:
+    """The bucket the limiter enforces is the one the headers advertise: from a full bucket the
+    first 429 comes after Limit - 1 (+-1) admitted requests plus the refill, never right after
+    an answer that still advertised Remaining above 1, and once Remaining reads 0 no more are
+    admitted than the refill Remaining showed can give back."""
+    burst = _burst(probe)
+    limit, accepted, denied = burst.limit, burst.accepted, burst.denied
+    if limit is None or denied is None:
+        raise Skip("no 429 in the burst (see ratelimit.exceeding)")
+    problems = []
+    countdown_part = countdown_samples(burst)
+    refill = refill_from_remaining(countdown_part)
+    probe.record("ratelimit.limit", limit)
+    if refill is not None:
+        probe.record("ratelimit.refill_range", [refill.low, refill.high if refill.bounded else None])
+    if burst.fresh and len(accepted) < limit - 1:
+        problems.append(
+            f"only {len(accepted)} requests were admitted into a fresh bucket advertising Limit {limit} "
+            f"(a full bucket admits at least {limit - 1})"
+        )
+    last = accepted[-1].observed.remaining if accepted else None
+    if burst.fresh and last is not None and last > 1:
+        problems.append(
+            f"the 429 came right after an answer that still advertised Remaining {last} "
+            f"(after {len(accepted)} admitted requests, Limit {limit})"
+        )
+    # The admitted answers after the countdown (which ends at the first Remaining 0, if any).
+    end = next((i for i, s in enumerate(accepted) if countdown_part and s is countdown_part[-1]), -1)
+    after = accepted[end + 1 :] if countdown_part else []
+    if countdown_part and countdown_part[-1].observed.remaining == 0 and refill is not None:
+        if refill.bounded:
+            # The server handled these between the Remaining-0 request and the 429.
+            span = denied.received - countdown_part[-1].sent
+            most = math.floor(refill.high * span) + 2
+            if len(after) > most:
+                problems.append(
+                    f"{len(after)} more requests were admitted after Remaining read 0 (in {span:.3f} s); "
+                    f"the refill Remaining showed ({refill}) gives back at most {most}: the limiter "
+                    f"enforces a larger bucket than Limit {limit} advertises"
+                )
+        else:
+            probe.note("the count-down was too short to bound the refill rate")
+    return problems
+
+
 @check("ratelimit", applies=_is_ping, severity="normal", server_wide=True)
 def reset_seconds(op: Operation, probe: Probe) -> list[str]:
-    """X-Ratelimit-Reset is seconds until the bucket is full (not an epoch), consistent with
-    Remaining and the measured refill rate."""
+    """X-Ratelimit-Reset is seconds until the bucket is full (not an epoch), one refill rate
+    explains every (Remaining, Reset) pair, and it is the refill Remaining shows."""
     burst = _burst(probe)
-    problems = []
     for sample in burst.samples:
         reset = sample.observed.reset
         if reset is not None and looks_like_epoch(reset):
             return [f"X-Ratelimit-Reset {reset} is a Unix timestamp, not a number of seconds"]
-    rate = burst.measured_rate()
-    limit = burst.limit
-    if rate is None or limit is None:
-        raise Skip("no refill rate could be measured (no 429 in the burst)")
-    for sample in burst.accepted[1:]:
-        observed = sample.observed
-        if observed.reset is None or observed.remaining is None:
-            continue
-        # GCRA: the bucket is full again once the spent requests have drained at `rate`.
-        expected = (limit - observed.remaining) / rate
-        slack = 1 + 0.5 * expected
-        if abs(observed.reset - expected) > slack:
-            problems.append(
-                f"Reset {observed.reset} s with Remaining {observed.remaining} of {limit}: at the measured "
-                f"{rate:.1f}/s the bucket is full in {expected:.1f} s"
-            )
-            break
-    return problems
+    if burst.denied is None:
+        raise Skip("no 429 in the burst (see ratelimit.exceeding)")
+    adv = advertised(burst.samples)
+    if not adv.consistent:
+        return [
+            f"no single refill rate explains the (Remaining, Reset) pairs: they need at least "
+            f"{adv.rate_low:.3g}/s and at most {adv.rate_high:.3g}/s"
+        ]
+    by_reset = reset_range(adv)
+    by_remaining = refill_from_remaining(countdown_samples(burst))
+    recovered = refill_after_denial(burst)
+    if recovered is not None:
+        by_remaining = RateRange(
+            max(recovered, by_remaining.low if by_remaining else 0.0),
+            by_remaining.high if by_remaining else math.inf,
+        )
+    if by_reset is None or by_remaining is None:
+        raise Skip("the burst was too short to read a refill rate from the headers")
+    probe.note(f"refill by Reset {by_reset}, by the Remaining sequence {by_remaining}")
+    slack = 1.1  # Reset is whole seconds; the bounds are exact otherwise
+    if by_remaining.low > by_reset.high * slack:
+        return [
+            f"Reset advertises a refill of {by_reset}, but Remaining showed the bucket refilling at "
+            f"{by_remaining}"
+        ]
+    if by_remaining.high * slack < by_reset.low:
+        return [
+            f"Reset advertises a refill of {by_reset}, but Remaining showed the bucket refilling at "
+            f"only {by_remaining}"
+        ]
+    return []
 
 
 @check("ratelimit", applies=_is_ping, severity="normal", server_wide=True)
@@ -370,10 +532,6 @@ def sustained_rate(op: Operation, probe: Probe) -> list[str]:
     high = limit / (reset - 1) if reset and reset > 1 else None
     span = burst.duration_to_denial()
     accepted = len(burst.accepted)
-    if accepted < limit - 1:
-        problems.append(
-            f"only {accepted} requests were accepted into a fresh bucket advertising Limit {limit}"
-        )
     if high is not None and accepted > limit + math.ceil(high * span) + 2:
         problems.append(
             f"{accepted} requests were accepted in {span:.2f} s; Limit {limit} and Reset {reset} allow "
@@ -384,6 +542,8 @@ def sustained_rate(op: Operation, probe: Probe) -> list[str]:
         f"burst: {accepted} accepted in {span:.2f} s before the 429 (Limit {limit}, Reset {reset} s); "
         f"steady: {sustained.accepted} of {len(sustained.sent)} accepted, {sustained.rate:.1f}/s sustained"
     )
+    if sustained.rate > 0:
+        probe.record("ratelimit.steady_rate", sustained.rate)
     if sustained.rate <= 0:
         # No steady phase: either the limiter let everything through, or this client could not
         # send faster than the limit (a busy machine). Only the first is the server's fault.
@@ -478,4 +638,4 @@ def measure_sustained(probe: Probe, rate: float, limit: int) -> Sustained:
     return Sustained(sent, accepted, window, rate, first_denied)
 
 
-CHECKS = [headers_present, exceeding, countdown, reset_seconds, recovery, sustained_rate]
+CHECKS = [headers_present, exceeding, countdown, bucket, reset_seconds, recovery, sustained_rate]

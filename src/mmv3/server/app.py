@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 import traceback
@@ -131,6 +132,16 @@ class ReferenceServer:
             headers[ratelimit.RESET_HEADER] = str(int(self.clock() + decision.reset_after))
         if self.fault("ratelimit-remaining-frozen"):
             headers[ratelimit.REMAINING_HEADER] = str(decision.limit - 1)
+        if self.fault("ratelimit-limit-understated") or self.fault("ratelimit-limit-overstated"):
+            # Advertise a bucket of another size, Remaining shifted with it: the headers stay
+            # consistent among themselves and disagree only with what the limiter does.
+            shift = decision.limit // 2 if self.fault("ratelimit-limit-understated") else -decision.limit
+            headers[ratelimit.LIMIT_HEADER] = str(decision.limit - shift)
+            headers[ratelimit.REMAINING_HEADER] = str(max(0, decision.remaining - shift))
+        if self.fault("ratelimit-remaining-short"):
+            headers[ratelimit.REMAINING_HEADER] = str(max(0, decision.remaining - 1))
+        if self.fault("ratelimit-reset-slow"):
+            headers[ratelimit.RESET_HEADER] = str(math.ceil(10 * decision.reset_after))
         if self.fault("ratelimit-no-retry-after"):
             headers.pop(ratelimit.RETRY_AFTER_HEADER, None)
         if not self.fault("ratelimit-no-headers"):

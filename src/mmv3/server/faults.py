@@ -24,6 +24,26 @@ _ALL = (
     Fault("ratelimit-never-429", "ratelimit", "the limiter counts but never denies a request"),
     Fault("ratelimit-429-json", "ratelimit", "a denied request gets a JSON AppError instead of text/plain"),
     Fault("ratelimit-no-retry-after", "ratelimit", "a 429 carries no Retry-After header"),
+    Fault(
+        "ratelimit-limit-understated",
+        "ratelimit",
+        "the headers advertise half the bucket the limiter enforces (Limit and Remaining both lower)",
+    ),
+    Fault(
+        "ratelimit-limit-overstated",
+        "ratelimit",
+        "the headers advertise twice the bucket the limiter enforces (Limit and Remaining both higher)",
+    ),
+    Fault(
+        "ratelimit-remaining-short",
+        "ratelimit",
+        "X-Ratelimit-Remaining is one short: a full bucket advertises Limit - 2",
+    ),
+    Fault(
+        "ratelimit-reset-slow",
+        "ratelimit",
+        "X-Ratelimit-Reset advertises a refill ten times slower than the limiter's",
+    ),
     # error bodies
     Fault("error-missing-field", "errors", "AppError bodies lack detailed_error"),
     Fault("error-status-mismatch", "errors", "AppError status_code differs from the HTTP status"),

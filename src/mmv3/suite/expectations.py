@@ -10,6 +10,10 @@ File format (YAML)::
 
 A matching failure is reported as an expected failure; a matching check that passes fails
 the run (the deviation is gone: remove the entry), so CI gates on regressions both ways.
+
+An optional `profile:` section records what the target was (version, build, licensed, rate
+limiting with its Limit and refill rate; see `mmv3.suite.profile`): a run whose target differs
+from it fails, naming the difference.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from mmv3.checks import FAMILIES
+from mmv3.suite.profile import ProfileError, TargetProfile
 
 
 class ExpectationsError(ValueError):
@@ -48,6 +53,7 @@ class Expectations:
     source: str | None = None
     target: str = ""
     deviations: list[Deviation] = field(default_factory=list)
+    profile: TargetProfile | None = None
 
     def find(self, route: str, check_id: str) -> Deviation | None:
         for deviation in self.deviations:
@@ -92,18 +98,28 @@ def load(path: str | Path | None) -> Expectations:
         if not isinstance(may_pass, bool):
             raise ExpectationsError(f"{source}: deviation #{index}: may_pass must be true or false")
         deviations.append(Deviation(route, check, reason, may_pass))
-    return Expectations(str(source), str(data.get("target") or ""), deviations)
+    profile = None
+    if data.get("profile") is not None:
+        try:
+            profile = TargetProfile.from_dict(data["profile"])
+        except ProfileError as exc:
+            raise ExpectationsError(f"{source}: {exc}") from None
+    return Expectations(str(source), str(data.get("target") or ""), deviations, profile)
 
 
-def dump(path: str | Path, target: str, deviations: list[Deviation]) -> Path:
-    """Write an expectations file (a baseline: today's deviations, so CI fails on new ones only)."""
-    body = {
-        "target": target,
-        "deviations": [{"route": d.route, "check": d.check, "reason": d.reason} for d in deviations],
-    }
+def dump(
+    path: str | Path, target: str, deviations: list[Deviation], profile: TargetProfile | None = None
+) -> Path:
+    """Write an expectations file (a baseline: today's deviations, so CI fails on new ones only,
+    and the target's profile, so CI fails when the target is no longer the same)."""
+    body: dict = {"target": target}
+    if profile is not None and profile.to_dict():
+        body["profile"] = profile.to_dict()
+    body["deviations"] = [{"route": d.route, "check": d.check, "reason": d.reason} for d in deviations]
     header = (
         "# Known deviations written by `mmv3 check --write-baseline`: review each reason, then gate\n"
-        "# later runs with `mmv3 check --expect THIS_FILE` (new deviations fail, fixed ones too).\n"
+        "# later runs with `mmv3 check --expect THIS_FILE` (new deviations fail, fixed ones too,\n"
+        "# and so does a target whose profile -- version, license, rate limiting -- differs).\n"
     )
     out = Path(path)
     out.write_text(

@@ -83,7 +83,7 @@ OPTIONS: tuple[Option, ...] = (
         "--mm-ratelimit",
         "MMV3_RATELIMIT",
         "whether the target must rate-limit: on, off, or auto (detected; without headers the "
-        "rate-limit checks are skipped)",
+        "rate-limit checks are skipped); with on or off a target that does otherwise fails the run",
         "auto",
         metavar="on|off|auto",
     ),

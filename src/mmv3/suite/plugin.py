@@ -26,12 +26,13 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, judged, options, preflight, stopping
+from mmv3.suite import allure_results, expectations, judged, options, preflight, profile, stopping
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
 STATE = pytest.StashKey[dict]()
 PROPERTY = "mmv3"
+MEASURED = "mmv3_measured"  # figures the checks measured about the target, for its profile
 # Families that send few requests of their own (invariants: a few comparisons send one or two).
 CHEAP_FIRST = ("schema", "security", "ratelimit", "invariants")
 SHOWN_EXCHANGES = 10  # per end, for checks that send hundreds (the rate-limit bursts)
@@ -204,7 +205,15 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         os.close(handle)
         write_state(client.pacer, Path(pacer_file))
         state["pacer_file"] = pacer_file
+    detected = profile.TargetProfile(
+        version=facts.version,
+        build=facts.build,
+        licensed=facts.licensed,
+        rate_limited=facts.ratelimited,
+        limit=facts.limit,
+    )
     return {
+        "profile": detected.to_dict(),
         "pacer_file": pacer_file,
         "facts": asdict(shared_facts),
         "world": world.snapshot(),
@@ -407,6 +416,8 @@ class Conformance:
             allure_results.attach_entries(entries)
         if outcome.notes:
             _attach_text("notes", "\n".join(outcome.notes))
+        if outcome.measured:
+            self.request.node.user_properties.append((MEASURED, json.dumps(outcome.measured)))
         deviation = state["expect"].find(route, check.id)
         if outcome.status == "skipped":
             self._record(operation, check, "skipped", outcome.message)
@@ -465,6 +476,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 state["gone"] = value
                 if state.get("stop") is not None:
                     state["stop"].announce(value)  # the workers skip what is left
+        elif name == MEASURED:
+            _MEASURED_SINK.update(json.loads(value))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -486,6 +499,7 @@ _MATRIX_SINK: list[Result] = []
 _TALLY = judged.Tally()  # did any test judge something? (a run of skips only must not pass)
 _REPORTED: set[str] = set()  # node ids that sent any report
 _COLLECTED: set[str] = set()  # node ids the xdist workers collected (controller only)
+_MEASURED_SINK: dict[str, Any] = {}
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: it must list the unrun tests
@@ -503,10 +517,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _MATRIX_SINK.clear()
     _account_for_the_unrun(session, state, matrix)
     shared = state.get("shared")
+    if shared is not None:
+        if _judge_profile(state, shared) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if shared is None or not len(matrix):
         return
     settings: options.Settings = state["settings"]
     environment = dict(shared["facts"]["environment"])
+    environment["Target profile"] = state["profile"].describe()
     environment["Finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     # Did pacing keep every request outside the rate-limit checks (which use a pacer and a
     # bucket of their own) clear of a 429, in every process?
@@ -574,10 +592,50 @@ def _report_not_run(config: pytest.Config, nodeid: str, reason: str) -> None:
     config.hook.pytest_runtest_logreport(report=report)
 
 
+def _judge_profile(state: dict[str, Any], shared: dict[str, Any]) -> list[str]:
+    """This run's target profile (what preflight detected plus what the rate-limit checks
+    measured) against the recorded one and --mm-ratelimit on/off; written to target-profile.json.
+    The differences, which fail the run."""
+    settings: options.Settings = state["settings"]
+    detected = profile.TargetProfile.from_dict(shared.get("profile") or {})
+    if detected.rate_limited:
+        detected.limit = _MEASURED_SINK.get("ratelimit.limit", detected.limit)
+        detected.rate = profile.measured_rate(_MEASURED_SINK)
+    state["profile"] = detected
+    expected = state["expect"].profile if state.get("expect") else None
+    differences: list[str] = []
+    notes: list[str] = []
+    if expected is not None:
+        differences, notes = profile.compare(expected, detected)
+    wanted = settings.ratelimit
+    if wanted in ("on", "off") and detected.rate_limited is not (wanted == "on"):
+        found = "on" if detected.rate_limited else "off (no X-Ratelimit-* headers)"
+        differences.append(f"rate limiting: --mm-ratelimit {wanted}, found {found}")
+    state["profile_differences"], state["profile_notes"] = differences, notes
+    body = {
+        "profile": detected.to_dict(),
+        "ratelimit_option": settings.ratelimit,
+        "expected": expected.to_dict() if expected is not None else None,
+        "expected_from": state["expect"].source if expected is not None else None,
+        "differences": differences,
+        "notes": notes,
+    }
+    settings.reports.mkdir(parents=True, exist_ok=True)
+    (settings.reports / profile.PROFILE_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    return differences
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[STATE]
     if state.get("nothing_judged"):
         terminalreporter.write_line(state["nothing_judged"], red=True, bold=True)
+    if state.get("profile") is not None:
+        terminalreporter.section("mmv3 target profile")
+        terminalreporter.write_line(state["profile"].describe())
+        for line in state.get("profile_notes", []):
+            terminalreporter.write_line(f"note: {line}")
+        for line in state.get("profile_differences", []):
+            terminalreporter.write_line(f"DIFFERS: {line}", red=True)
     matrix: Matrix = state.get("matrix") or Matrix()
     if not len(matrix):
         return

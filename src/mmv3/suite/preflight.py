@@ -112,16 +112,28 @@ def check_server(client: Client) -> ServerFacts:
         )
     parsed = parse_version_id(response.version_id)
     observed = Observed.from_headers(response.headers)
+    licensed = (parsed["licensed"] == "true") if parsed else _licensed(client)
     return ServerFacts(
         base_url=base,
         version=version,
         version_id=response.version_id,
         build=parsed["build"] if parsed else None,
-        licensed=(parsed["licensed"] == "true") if parsed else None,
+        licensed=licensed,
         ratelimited=observed.present,
         limit=observed.limit,
         reset=observed.reset,
     )
+
+
+def _licensed(client: Client) -> bool | None:
+    """`IsLicensed` of the client config, when X-Version-Id did not say (None when unreadable)."""
+    try:
+        response = client.get("general/client_props", auth=False)
+        body = response.json() if response.status == 200 else None
+    except ClientError:
+        return None
+    value = body.get("IsLicensed") if isinstance(body, dict) else None
+    return value == "true" if value in ("true", "false") else None
 
 
 def login(client: Client, login_id: str, password: str, *, role: str, admin: bool = False) -> dict:

@@ -57,6 +57,7 @@ class Outcome:
     category: str = ""
     notes: list[str] = field(default_factory=list)
     entries: list[dict] = field(default_factory=list)  # redacted HAR entries, for attachments
+    measured: dict[str, Any] = field(default_factory=dict)  # figures for the target profile
 
 
 class TargetGone(Exception):
@@ -106,6 +107,7 @@ class ConformanceSession:
         self._notes: list[str] = []
         self._entries: list[dict] = []
         self._raw: Client | None = None
+        self._measured: dict[str, Any] = {}
 
     # -- Probe -----------------------------------------------------------------------------
     def send(self, call: Call) -> Response:
@@ -254,6 +256,9 @@ class ConformanceSession:
     def note(self, text: str) -> None:
         self._notes.append(text)
 
+    def record(self, key: str, value: Any) -> None:
+        self._measured[key] = value
+
     def caller(self, operation: Operation) -> str:
         recipe = recipe_for(operation.method, operation.template)
         role = recipe.success.role if recipe is not None else "user"
@@ -303,7 +308,7 @@ class ConformanceSession:
 
     # -- running a check --------------------------------------------------------------------
     def run(self, check: Check, operation: Operation) -> Outcome:
-        self._responses, self._notes, self._entries = [], [], []
+        self._responses, self._notes, self._entries, self._measured = [], [], [], {}
         self.world.recorder.clear()  # this check's exchanges only (secrets learnt so far are kept)
         mark = 0
         try:
@@ -330,6 +335,7 @@ class ConformanceSession:
         self._count_unanswered(self.world.recorder.exchanges(mark))
         entries = self._entries + self.world.recorder.entries(mark)
         outcome.entries = entries
+        outcome.measured = dict(self._measured)
         outcome.notes = list(dict.fromkeys(self._notes))
         outcome.message = self.scrub(outcome.message)
         outcome.notes = [self.scrub(n) for n in outcome.notes]
