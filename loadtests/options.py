@@ -17,6 +17,7 @@ from state import RunState, logger
 def add_options(parser: Any, **_kwargs: Any) -> None:
     for option in OPTIONS:
         kwargs: dict[str, Any] = {
+            "dest": option.dest,  # the web UI's form labels the field from it ("Max Requests")
             "env_var": option.env,
             "default": option.default,
             "help": f"{option.help} [env {option.env}]",

@@ -90,6 +90,16 @@ def provision_run(environment: Any, **_kwargs: Any) -> None:
         return
     state.new_run()
     state.population_ready.clear()
+    # Locust reports its runner as still "ready" (or "stopped") until test_start returns; the web
+    # UI would show its start form again during provisioning (webui.py reports "spawning").
+    state.provisioning = True
+    try:
+        _provision(environment, state)
+    finally:
+        state.provisioning = False
+
+
+def _provision(environment: Any, state: RunState) -> None:
     try:  # the web UI's form may have changed the options since start-up
         state.settings, state.thresholds = options.load(environment.parsed_options)
     except (SettingsError, ThresholdsError) as exc:

@@ -18,15 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from locust import events
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsEntry
 from mmv3 import redact
 from mmv3.load import plots, vacuity
-from mmv3.load.accounting import THROTTLED
+from mmv3.load.accounting import THROTTLED, WARMUP
 from mmv3.load.allure_results import Result, write_results
 from mmv3.load.arrivals import Lateness
 from mmv3.load.oracle import OracleReport, evaluate
 from mmv3.load.probe import retry_after_probe
-from mmv3.load.thresholds import EXIT_BREACH, EntryStats, RunStats, breach_lines, check
+from mmv3.load.thresholds import (
+    AGGREGATED_COVERS,
+    EXIT_BREACH,
+    EntryStats,
+    RunStats,
+    breach_lines,
+    check,
+    outcome_lines,
+    tally,
+)
 
 import workers
 
@@ -83,7 +92,7 @@ def run_stats(environment: Any, state: RunState) -> RunStats:
     failures = stats.total.num_failures - (totals["throttled"] if throttled_as_failure else 0)
     return RunStats(
         entries=entries,
-        aggregated={key: totals.get(f"{key}_ms") for key in ("p50", "p95", "p99")},
+        aggregated={key: totals.get(f"{key}_accepted_ms") for key in ("p50", "p95", "p99")},
         answered=stats.total.num_requests - totals["unanswered"],
         failures=max(0, failures),
         throttled=totals["throttled"],
@@ -91,6 +100,45 @@ def run_stats(environment: Any, state: RunState) -> RunStats:
         offered_rps=totals["offered_rps"],
         throttled_is_failure=throttled_as_failure,
     )
+
+
+def _figures(entry: Any) -> dict[str, Any]:
+    done = entry.num_requests > 0
+    return {
+        "requests": entry.num_requests,
+        **{
+            f"{key}_ms": entry.get_response_time_percentile(value) if done else None
+            for key, value in _PERCENTILES.items()
+        },
+    }
+
+
+def latency_figures(environment: Any, state: RunState) -> dict[str, Any]:
+    """Which requests each latency figure covers. "accepted" is what the thresholds call
+    Aggregated; "all_requests" is Locust's own Aggregated row; 429s and warm-up apart."""
+    stats = environment.runner.stats
+    totals = state.accounting.totals()
+
+    def rows(method: str) -> dict[str, Any]:
+        combined = StatsEntry(stats, method, method, use_response_times_cache=False)
+        for entry in stats.entries.values():
+            if entry.method == method:
+                combined.extend(entry)
+        return _figures(combined)
+
+    return {
+        "accepted": {
+            "covers": f"{AGGREGATED_COVERS}; failures included (the thresholds' Aggregated)",
+            "requests": totals["accepted"] - state.accounting.warmup.accepted,
+            **{f"{key}_ms": totals.get(f"{key}_accepted_ms") for key in ("p50", "p95", "p99")},
+        },
+        "throttled": {"covers": "429 answers (Locust rows 'throttled')", **rows(THROTTLED)},
+        "warmup": {"covers": "each user's first login (Locust rows 'warmup')", **rows(WARMUP)},
+        "all_requests": {
+            "covers": "every request Locust timed: accepted, 429s, warm-up, failures (Locust's Aggregated row)",
+            **_figures(stats.total),
+        },
+    }
 
 
 def finalize(environment: Any, reason: str) -> dict[str, Any] | None:
@@ -228,6 +276,8 @@ def _summary(
             "failure_ratio": round(stats.failure_ratio, 6),
             "throttled_ratio": round(stats.throttled_ratio, 6),
         },
+        # what each latency figure covers: Locust's Aggregated row is not the thresholds' one
+        "latency": latency_figures(environment, state),
         "requests_by_name": state.accounting.name_counts(),
         # A scenario's warm-up requests (each user's first login): in the totals and the oracle,
         # outside the latency figures and thresholds.
@@ -332,7 +382,28 @@ def _console(
             late["slots"],
             late["max_lag_s"],
         )
+    latency = summary["latency"]
+    accepted, every, throttled = latency["accepted"], latency["all_requests"], latency["throttled"]
+    logger.info(
+        "latency p95: accepted requests %s ms (%d, 429s and warm-up excluded: the thresholds' Aggregated); "
+        "Locust's Aggregated row %s ms (all %d requests, of which %d 429s at p95 %s ms)",
+        _ms(accepted["p95_ms"]),
+        accepted["requests"],
+        _ms(every["p95_ms"]),
+        every["requests"],
+        throttled["requests"],
+        _ms(throttled["p95_ms"]),
+    )
     logger.info("rate-limit oracle: %s", oracle.summary())
     logger.info("report %s", path)
-    for line in breach_lines(outcomes):
+    # one line per threshold, passed ones too, each with the value measured
+    for line in outcome_lines(outcomes):
         print(f"mmv3 {line}", file=sys.stderr, flush=True)
+    if state.thresholds is not None:
+        print(
+            f"mmv3 thresholds: {tally(outcomes)} ({state.settings.thresholds})", file=sys.stderr, flush=True
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"

@@ -35,6 +35,7 @@ class RunState:
         self.embedded_server: Any = None
         self.last_report: dict[str, Any] | None = None
         self.failure: str | None = None  # why the run cannot go on (provisioning failed)
+        self.provisioning = False  # the master is provisioning a run (in test_start)
         self.offered_total = 0  # requests reported by the workers (master)
         self.lateness_by_worker: dict[str, dict[str, float]] = {}
         self.distribution: list[dict[str, Any]] = []  # what each worker got (master)

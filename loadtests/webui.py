@@ -1,7 +1,10 @@
-"""The "Rate limit" tab of Locust's web UI: live throttled counts, goodput next to offered load,
-and the rate-limit oracle's current verdict (refreshed with Locust's own stats polling).
+"""The "Rate limit" tab of Locust's web UI: a live chart of offered, accepted and throttled
+requests per second with the refill rate and the first 429 (ratelimit_chart.js, inline SVG, no
+library), above a table of throttled counts, goodput next to offered load and the rate-limit
+oracle's current verdicts (refreshed with Locust's own stats polling).
 
-Also `GET /mmv3/ratelimit` (the same as JSON) and `GET /mmv3/ratelimit/timeline.csv`.
+Also `GET /mmv3/ratelimit` (the table as JSON), `GET /mmv3/ratelimit/series` (what the chart
+draws, mmv3.load.live_chart) and `GET /mmv3/ratelimit/timeline.csv`.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ import csv
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, url_for
 from locust import events
+from mmv3.load.live_chart import chart_series
 from mmv3.load.oracle import OracleReport, evaluate
 
 from state import RunState, current
 
 TAB = "rate-limit"
 _REFRESH = 2.0  # seconds an oracle evaluation is reused for
+CHART_JS = Path(__file__).with_name("ratelimit_chart.js")
 
 
 class LiveView:
@@ -27,26 +33,53 @@ class LiveView:
         self.state = state
         self._at = 0.0
         self._run = -1
+        self._oracle: OracleReport | None = None
         self._value: dict[str, Any] | None = None
+        self._series: dict[str, Any] | None = None
 
     def oracle(self) -> OracleReport:
-        settings = self.state.settings
-        return evaluate(
-            self.state.accounting,
-            expected=settings.expected,
-            tolerances=settings.tolerances,
-            retry_probe=self.state.retry_probe,
-        )
+        """The oracle's view of the run so far (one evaluation serves every view for 2 s)."""
+        now = time.time()
+        if self._oracle is None or now - self._at >= _REFRESH or self._run != self.state.run_number:
+            settings = self.state.settings
+            self._oracle = evaluate(
+                self.state.accounting,
+                expected=settings.expected,
+                tolerances=settings.tolerances,
+                retry_probe=self.state.retry_probe,
+            )
+            self._at, self._run = now, self.state.run_number
+            self._value = self._series = None
+        return self._oracle
+
+    def running(self) -> bool:
+        return str(self.state.environment.runner.state) in ("spawning", "running", "cleanup", "stopping")
+
+    def series(self) -> dict[str, Any]:
+        oracle = self.oracle()
+        if self._series is None:
+            state = self.state
+            self._series = {
+                "run": state.settings.run_name,
+                "state": str(state.environment.runner.state),
+                **chart_series(
+                    state.accounting,
+                    oracle,
+                    now=time.time() if self.running() else None,
+                    expected=state.settings.expected,
+                ),
+            }
+        return self._series
 
     def data(self) -> dict[str, Any]:
-        now = time.time()
-        if self._value is not None and now - self._at < _REFRESH and self._run == self.state.run_number:
+        oracle = self.oracle()
+        if self._value is not None:
             return self._value
+        now = time.time()
         state = self.state
         accounting = state.accounting
         totals = accounting.totals()
         recent = accounting.recent(now)
-        oracle = self.oracle()
         adv = oracle.advertised
         first = next((m for m in oracle.sources if m.first_429_at is not None), None)
         rows = [
@@ -81,7 +114,6 @@ class LiveView:
             "oracle": oracle.to_dict(),
             "rows": [{"metric": metric, "value": value} for metric, value in rows],
         }
-        self._at, self._run = now, state.run_number
         return self._value
 
 
@@ -107,13 +139,38 @@ def extend_web_ui(environment: Any, web_ui: Any = None, **_kwargs: Any) -> None:
             return response
         data = response.get_json(silent=True)
         if isinstance(data, dict):
+            if view.state.provisioning and data.get("state") in ("ready", "stopped"):
+                # A run was started but Locust has not said so yet (test_start provisions): on
+                # "ready" the UI would go back to its start form and stop polling for good.
+                data["state"] = "spawning"
             data["extended_stats"] = [{"key": TAB, "data": view.data()["rows"]}]
             response.set_data(json.dumps(data))
+        return response
+
+    @web_ui.app.after_request
+    def add_chart_script(response: Response) -> Response:
+        # Locust's page is a React bundle with no slot for a tab's own content: the chart's
+        # script finds the tab's table and draws above it.
+        page_view = (request.endpoint or "").rsplit(".", 1)[-1] == "index"  # Locust's blueprint "locust"
+        if not page_view or response.mimetype != "text/html" or response.direct_passthrough:
+            return response
+        page = response.get_data(as_text=True)
+        if "</body>" in page:
+            tag = f'<script src="{url_for("rate_limit_chart_js")}"></script>'
+            response.set_data(page.replace("</body>", f"  {tag}\n  </body>", 1))
         return response
 
     @web_ui.app.route("/mmv3/ratelimit")
     def rate_limit_json() -> Response:
         return jsonify(view.data())
+
+    @web_ui.app.route("/mmv3/ratelimit/series")
+    def rate_limit_series() -> Response:
+        return jsonify(view.series())
+
+    @web_ui.app.route("/mmv3/ratelimit/chart.js")
+    def rate_limit_chart_js() -> Response:
+        return Response(CHART_JS.read_text(encoding="utf-8"), mimetype="text/javascript")
 
     @web_ui.app.route("/mmv3/ratelimit/timeline.csv")
     def rate_limit_csv() -> Response:

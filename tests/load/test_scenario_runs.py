@@ -142,3 +142,33 @@ def test_the_readme_command_passes_the_shipped_thresholds_with_logins_as_warmup(
     assert not any("users/login" in name for name in outcomes)
     # but it spent the rate-limit bucket like any request: the oracle counts it
     assert summary["requests_by_name"]["/api/v3/users/login"]["offered"] == 20
+
+    # The console says each threshold passed, with the value measured, then the tally.
+    verbs = {"passed": "passed", "failed": "breached", "skipped": "skipped"}
+    said = [line for line in run.stderr.splitlines() if line.startswith("mmv3 threshold ")]
+    assert said == [
+        f"mmv3 threshold {verbs[o['status']]}: {o['name']}: {o['message']}"
+        for o in summary["thresholds"]["outcomes"]
+    ]
+    passed = sum(o["status"] == "passed" for o in summary["thresholds"]["outcomes"])
+    assert passed >= 8 and f"mmv3 thresholds: {passed} passed, 0 breached, " in run.stderr
+    p95 = summary["totals"]["p95_accepted_ms"]
+    assert (
+        "mmv3 threshold passed: latency p95 Aggregated: p95 of Aggregated (accepted requests: 429s and "
+        f"warm-up excluded) {p95:g} ms (limit 500 ms)"
+    ) in said
+
+    # Which requests each p95 covers: the thresholds' Aggregated (accepted) is not Locust's row.
+    latency, totals = summary["latency"], summary["totals"]
+    assert latency["accepted"]["p95_ms"] == p95
+    assert latency["accepted"]["requests"] == totals["accepted"] - warm["accepted"]
+    assert latency["throttled"]["requests"] == totals["throttled"] > 0
+    assert latency["warmup"]["requests"] == 20
+    everything = latency["all_requests"]
+    assert everything["requests"] == summary["locust"]["requests"] == totals["offered"]
+    aggregated_row = next(r for r in run.locust_rows() if r["Name"] == "Aggregated")
+    assert float(aggregated_row["95%"]) == everything["p95_ms"]  # Locust's own table
+    assert (
+        f"Locust's Aggregated row {everything['p95_ms']:g} ms (all {everything['requests']} requests"
+        in run.stderr
+    )

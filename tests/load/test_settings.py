@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -11,9 +12,11 @@ from mmv3.ratelimit import Quota
 
 
 def namespace(**values) -> argparse.Namespace:
+    """Locust's parsed options with `values` given by the flag's key (mmv3_run_name="r1")."""
     ns = argparse.Namespace(**{o.dest: o.default for o in OPTIONS})
+    dests = {o.key: o.dest for o in OPTIONS}
     for key, value in values.items():
-        setattr(ns, key, value)
+        setattr(ns, dests[key], value)
     return ns
 
 
@@ -127,3 +130,69 @@ def test_a_worker_neither_reads_nor_checks_master_only_options() -> None:
         "--mmv3-throttled-as-failure",
     }
     assert Settings.from_namespace(namespace(mmv3_wait="1-2"), worker=True).wait == (1.0, 2.0)
+
+
+# Locust's web UI (2.x, its bundled JavaScript) camel-cases the keys of its template
+# arguments, labels a custom option from its camel-cased key and snake-cases the form back
+# when a run starts; these are those three functions.
+def _camel(key: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+
+
+def _snake(key: str) -> str:
+    return key if key[0] == key[0].upper() else re.sub(r"([a-z0-9])([A-Z0-9])", r"\1_\2", key).lower()
+
+
+def _label(key: str) -> str:
+    spaced = re.sub(r"([a-z0-9])([A-Z0-9])", r"\1 \2", _camel(key))
+    return spaced[0].upper() + spaced[1:]
+
+
+def _web_ui_problems(dest: str) -> list[str]:
+    problems = []
+    if _snake(_camel(dest)) != dest:
+        problems.append(f"the form sends {dest} back as {_snake(_camel(dest))}")
+    if not re.fullmatch(r"[A-Z][a-z]+( [A-Z][a-z]+)*", _label(dest)):
+        problems.append(f"{dest} is labelled {_label(dest)!r}")
+    return problems
+
+
+def test_the_web_ui_labels_every_option_in_words_and_gets_its_value_back() -> None:
+    # The check itself catches the flag-derived names the options had: "Mmv 3Max Requests".
+    assert _web_ui_problems("mmv3_max_requests") == [
+        "the form sends mmv3_max_requests back as mmv_3max_requests",
+        "mmv3_max_requests is labelled 'Mmv 3Max Requests'",
+    ]
+    shown = [o for o in OPTIONS if o.per_run and not o.secret]
+    assert len(shown) > 20
+    assert [p for o in shown for p in _web_ui_problems(o.dest)] == []
+    assert _label(next(o.dest for o in OPTIONS if o.flag == "--mmv3-max-requests")) == "Max Requests"
+    assert len({o.dest for o in OPTIONS}) == len(OPTIONS)
+    # The help follows the label in parentheses: no parentheses of its own, and it says something.
+    assert [o.flag for o in OPTIONS if "(" in o.help or ")" in o.help or len(o.help) < 20] == []
+    # loadtests/README.md names each option's field in its options table
+    from tests.load.locust_runs import REPO
+
+    rows = {
+        line.split("`")[1].split()[0]: line
+        for line in (REPO / "loadtests" / "README.md").read_text().splitlines()
+        if line.startswith("| `--mmv3-")
+    }
+    assert [o.flag for o in shown if not rows[o.flag].endswith(f"| {_label(o.dest)} |")] == []
+
+
+def test_no_option_name_collides_with_one_of_locusts_own() -> None:
+    """A dest Locust already has would be hidden from the form (and clash on the command line)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from locust.argument_parser import get_parser;"
+        "print(json.dumps(sorted({a.dest for a in get_parser()._actions})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    locusts = set(json.loads(done.stdout))
+    assert {"host", "run_time", "num_users"} <= locusts  # read the right parser
+    assert sorted(locusts & {o.dest for o in OPTIONS}) == []

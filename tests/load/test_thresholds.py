@@ -13,6 +13,8 @@ from mmv3.load.thresholds import (
     ThresholdsError,
     breach_lines,
     check,
+    outcome_lines,
+    tally,
 )
 from mmv3.ratelimit import Quota
 from tests.load.synthetic import poisson_times, replay
@@ -104,6 +106,28 @@ def test_a_good_run_breaches_nothing(oracle) -> None:
         "first_429_after_burst",
         "oracle sustained_rate",
     } <= names
+
+
+def test_a_passing_run_says_so_one_line_per_threshold_with_the_measured_value(oracle) -> None:
+    outcomes = check(Thresholds.from_data(_yaml(FULL)), stats(), oracle)
+    lines = outcome_lines(outcomes)
+    assert len(lines) == len(outcomes) and all("\n" not in line for line in lines)
+    assert all(line.startswith(("threshold passed: ", "threshold skipped: ")) for line in lines), lines
+    by_name = {line.split(": ")[1]: line for line in lines}
+    assert by_name["failure_ratio"] == (
+        "threshold passed: failure_ratio: failure ratio 0.0050 (limit 0.01, 429s excluded)"  # 2 of 400
+    )
+    assert by_name["goodput_rps_min"].endswith("goodput 10.00 accepted req/s (minimum 5)")
+    assert by_name["max_throttled_ratio"].endswith("throttled ratio 0.6000 (limit 0.95)")
+    # Aggregated names what it covers: not Locust's row of that name (which times the 429s too)
+    assert by_name["latency p95 Aggregated"] == (
+        "threshold passed: latency p95 Aggregated: p95 of Aggregated "
+        "(accepted requests: 429s and warm-up excluded) 40 ms (limit 100 ms)"
+    )
+    assert by_name["latency p99 POST /api/v3/users/login"].endswith("900 ms (limit 1500 ms)")
+    assert "burst admitted" in by_name["burst_within"]
+    passed = sum(line.startswith("threshold passed") for line in lines)
+    assert tally(outcomes) == f"{passed} passed, 0 breached, {len(lines) - passed} skipped"
 
 
 def test_each_breach_is_one_line(oracle) -> None:

@@ -141,5 +141,10 @@ def test_thresholds_with_nothing_to_judge_exit_10(tmp_path) -> None:
         )  # fmt: skip
     assert run.returncode == EXIT_NOTHING_JUDGED, run.describe()
     assert run.summary["totals"]["offered"] > 0
-    lines = [line for line in run.stderr.splitlines() if line.startswith("mmv3 ")]
+    said = run.stderr.splitlines()
+    # each threshold has its line (here: skipped, and why), then the one line of the problem
+    skipped = [line for line in said if line.startswith("mmv3 threshold ")]
+    assert skipped and all(line.startswith("mmv3 threshold skipped: ") for line in skipped), skipped
+    assert len(skipped) == len(run.summary["thresholds"]["outcomes"])
+    lines = [line for line in said if line.startswith("mmv3 ") and not line.startswith("mmv3 threshold")]
     assert len(lines) == 1 and "every threshold of thresholds.yaml was skipped" in lines[0], lines

@@ -26,10 +26,17 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Option:
+    """One --mmv3-* option. `name` is its argparse dest, chosen for Locust's web UI: the form
+    labels a field from it (``max_requests`` -> "Max Requests") and sends it back under a name
+    derived from that label, so it is plain lower-case words joined by underscores, no digits
+    (``mmv3_max_requests`` would show as "Mmv 3Max Requests" and come back as ``mmv_3max_requests``,
+    a name Locust then ignores). `help` is shown after the label and in --help."""
+
     flag: str
     env: str
     default: Any
     help: str
+    name: str
     type: Any = str
     secret: bool = False  # never shown in the web UI, never written to reports
     flag_only: bool = False  # a switch (store_true)
@@ -39,6 +46,12 @@ class Option:
 
     @property
     def dest(self) -> str:
+        """The attribute of Locust's parsed options that holds the value."""
+        return self.name
+
+    @property
+    def key(self) -> str:
+        """The flag as an identifier (``mmv3_max_requests``), the key `Settings` reads it by."""
         return self.flag.lstrip("-").replace("-", "_")
 
 
@@ -47,14 +60,17 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-admin",
         "MMV3_ADMIN",
         "",
-        "system admin login that provisions the run (optional)",
+        "login of the system admin that provisions the run; optional, its password comes from the"
+        " environment",
+        name="admin_login",
         master_only=True,
     ),
     Option(
         "--mmv3-admin-password",
         "MMV3_ADMIN_PASSWORD",
         "",
-        "its password (prefer the variable)",
+        "the admin's password; prefer the environment variable",
+        name="admin_password",
         secret=True,
         master_only=True,
     ),
@@ -62,17 +78,25 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-pool-csv",
         "MMV3_POOL_CSV",
         "",
-        "CSV of existing accounts (username,password) instead of new ones",
+        "CSV file of existing accounts, header username,password, used instead of new ones",
+        name="existing_accounts_file",
         master_only=True,
     ),
     Option(
-        "--mmv3-pool-size", "MMV3_POOL_SIZE", 20, "accounts to create for the run", type=int, master_only=True
+        "--mmv3-pool-size",
+        "MMV3_POOL_SIZE",
+        20,
+        "accounts to create for the run",
+        name="accounts_to_create",
+        type=int,
+        master_only=True,
     ),
     Option(
         "--mmv3-channels",
         "MMV3_CHANNELS",
         1,
-        "channels to create per team besides town-square/off-topic",
+        "channels to create per team besides town-square and off-topic",
+        name="extra_channels_per_team",
         type=int,
         master_only=True,
     ),
@@ -80,14 +104,16 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-expect",
         "MMV3_EXPECT",
         "",
-        "the quota the server should enforce, PERSEC/BURST (e.g. 10/100)",
+        "the quota the server should enforce, PERSEC/BURST, e.g. 10/100; empty: judge by its headers",
+        name="expected_quota",
         master_only=True,
     ),
     Option(
         "--mmv3-burst-tolerance",
         "MMV3_BURST_TOLERANCE",
         2,
-        "oracle: burst deviation allowed (requests)",
+        "rate-limit oracle: requests the measured burst may differ by",
+        name="burst_tolerance",
         type=int,
         master_only=True,
     ),
@@ -95,7 +121,8 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-rate-tolerance",
         "MMV3_RATE_TOLERANCE",
         5.0,
-        "oracle: rate deviation allowed (%)",
+        "rate-limit oracle: percent the sustained accepted rate may differ by",
+        name="rate_tolerance_percent",
         type=float,
         master_only=True,
     ),
@@ -103,88 +130,111 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-thresholds",
         "MMV3_THRESHOLDS",
         "",
-        "YAML file of CI thresholds checked at the end",
+        "YAML file of thresholds checked when the run ends, e.g. loadtests/thresholds.yaml",
+        name="thresholds_file",
         master_only=True,
     ),
     Option(
         "--mmv3-report-dir",
         "MMV3_REPORT_DIR",
         "reports/load",
-        "where reports/load/<run>/ goes",
+        "directory that receives the run's report directory",
+        name="report_directory",
         master_only=True,
     ),
     Option(
         "--mmv3-run-name",
         "MMV3_RUN_NAME",
         "",
-        "name of the run's report directory (default: time stamp)",
+        "name of the run's report directory; empty: a time stamp",
+        name="report_name",
         master_only=True,
     ),
     Option(
         "--mmv3-allure-dir",
         "MMV3_ALLURE_DIR",
         "reports/allure-results",
-        "Allure results directory ('none' = off)",
+        "directory of the Allure results; none: write none",
+        name="allure_results_directory",
         master_only=True,
     ),
     Option(
         "--mmv3-throttled-as-failure",
         "MMV3_THROTTLED_AS_FAILURE",
         False,
-        "count 429s as failures (default: their own 'throttled' rows, outside the failure ratio)",
+        "count 429s as failures; off: they get their own throttled rows, outside the failure ratio",
+        name="throttled_as_failures",
         flag_only=True,
     ),
     Option(
         "--mmv3-retry-after",
         "MMV3_RETRY_AFTER",
         "honour",
-        "after a 429 a user waits Retry-After before its next task (closed model)",
+        "honour: after a 429 a user waits Retry-After before its next task; ignore: it does not",
+        name="retry_after",
         choices=("honour", "ignore"),
     ),
     Option(
         "--mmv3-max-requests",
         "MMV3_MAX_REQUESTS",
         0,
-        "stop after this many requests (0 = no limit)",
+        "stop the run after this many requests; 0: no limit but the run time",
+        name="max_requests",
         type=int,
     ),
     Option(
         "--mmv3-arrival-rate",
         "MMV3_ARRIVAL_RATE",
         0.0,
-        "open model: tasks start at this many per second in total, latency from the scheduled time (0 = off)",
+        "open model: tasks start at this many per second in total, latency from the scheduled time; 0: off",
+        name="arrival_rate",
         type=float,
     ),
     Option(
-        "--mmv3-steps", "MMV3_STEPS", DEFAULT_STEPS, "StepShape stages: FACTORxSECONDS,... of the step rate"
+        "--mmv3-steps",
+        "MMV3_STEPS",
+        DEFAULT_STEPS,
+        "StepShape stages, FACTORxSECONDS of the step base rate, comma-separated",
+        name="step_stages",
     ),
     Option(
         "--mmv3-step-rate",
         "MMV3_STEP_RATE",
         0.0,
-        "StepShape base rate (default: --mmv3-expect's rate, else 10/s)",
+        "StepShape base rate per second; 0: the expected quota's rate, else 10",
+        name="step_base_rate",
         type=float,
     ),
-    Option("--mmv3-wait", "MMV3_WAIT", "", "closed model think time MIN-MAX seconds (default per scenario)"),
+    Option(
+        "--mmv3-wait",
+        "MMV3_WAIT",
+        "",
+        "closed model think time, MIN-MAX seconds; empty: each scenario's own",
+        name="think_time",
+    ),
     Option(
         "--mmv3-serve",
         "MMV3_SERVE",
         DEFAULT_SERVE,
         "arguments of the `mmv3 serve` started when no --host is given",
+        name="embedded_server_args",
         master_only=True,
+        per_run=False,  # the server starts once, with Locust
     ),
     Option(
         "--mmv3-bucket-by",
         "MMV3_BUCKET_BY",
         "host",
-        "rate-limit buckets the oracle assumes: one per load-generator host, or one for the run",
+        "rate-limit buckets the oracle assumes: host, one per load-generator host; run, one in all",
+        name="rate_limit_buckets",
         choices=("host", "run"),
     ),
     Option(
         "--mmv3-no-probe",
         "MMV3_NO_PROBE",
         False,
-        "skip the Retry-After probe at the end",
+        "skip the Retry-After probe when the load has stopped",
+        name="skip_retry_after_probe",
         flag_only=True,
         master_only=True,
     ),
@@ -192,11 +242,19 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-no-plots",
         "MMV3_NO_PLOTS",
         False,
-        "do not draw the PNG plots",
+        "do not draw the PNG plots of the report",
+        name="skip_plots",
         flag_only=True,
         master_only=True,
     ),
-    Option("--mmv3-seed", "MMV3_SEED", 4049, "seed of the generated accounts and messages", type=int),
+    Option(
+        "--mmv3-seed",
+        "MMV3_SEED",
+        4049,
+        "seed of the generated accounts and messages",
+        name="random_seed",
+        type=int,
+    ),
 )
 
 
@@ -237,7 +295,7 @@ class Settings:
         defaults unread and unchecked: the master validates them, and its options replace the
         worker's own with every spawn message."""
         get = lambda option: getattr(ns, option.dest, option.default)  # noqa: E731
-        values = {o.dest: o.default if worker and o.master_only else get(o) for o in OPTIONS}
+        values = {o.key: o.default if worker and o.master_only else get(o) for o in OPTIONS}
         user, password = values["mmv3_admin"] or "", values["mmv3_admin_password"] or ""
         if bool(user) != bool(password):
             raise SettingsError("--mmv3-admin and --mmv3-admin-password (MMV3_ADMIN_PASSWORD) go together")
