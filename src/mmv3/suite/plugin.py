@@ -48,6 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for family in FAMILIES:
         config.addinivalue_line("markers", f"{family}: mmv3 conformance checks of the {family} family")
     _CONFIG[:] = [config]
+    # Registered for the whole session, not as this conftest's hook: session-scoped fixtures
+    # (pytest-base-url's) are set up under the session node, which a conftest hook never sees.
+    config.pluginmanager.import_plugin("mmv3.suite.fixture_names")
     state: dict[str, Any] = {"matrix": Matrix(), "embedded": None, "session": None}
     config.stash[STATE] = state
     if hasattr(config, "workerinput"):
