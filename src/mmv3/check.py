@@ -200,6 +200,9 @@ class Step:
     mapped: int = exitcodes.OK
     message: str = ""
     seconds: float = 0.0
+    started: float | None = None  # wall clock, for run.json
+    finished: float | None = None
+    output: str = ""  # what the step wrote (the report step: report.html)
 
 
 @dataclass
@@ -360,9 +363,9 @@ def _run_step(
     run: CheckRun, step: Step, command: list[str], env: dict[str, str], log: Path, timeout: float
 ) -> int | None:
     """Run one step's subprocess, time it, and scrub the passwords out of its log."""
-    begun = time.monotonic()
+    begun, step.started = time.monotonic(), time.time()
     code = _run(command, env, log, timeout, run.args.verbose)
-    step.seconds = time.monotonic() - begun
+    step.seconds, step.finished = time.monotonic() - begun, time.time()
     step.exit_code = code
     _scrub(log, run.secrets)
     return code
@@ -601,6 +604,24 @@ def summary_lines(matrix: dict[str, Any] | None, load: dict[str, Any] | None, li
     return lines
 
 
+def failure_lines(
+    matrix: dict[str, Any] | None, differences: list[str] | None = None, limit: int = 20
+) -> list[str]:
+    """Each failing check (and each difference from the recorded target profile) as one line for
+    stderr, `FAILED <check> <route>: <reason>`, the first `limit` and then how many more."""
+    lines = [f"target profile differs: {d}" for d in differences or []]
+    for route, entry in sorted((matrix or {}).get("routes", {}).items()):
+        for family in entry.get("families", {}).values():
+            for check in family.get("checks", []):
+                if check.get("status") in _BAD:
+                    reason = " ".join(str(check.get("reason") or "").split())
+                    reason = reason if len(reason) <= 160 else reason[:159] + "…"
+                    lines.append(f"{check['status'].upper()} {check['check']} {route}: {reason}")
+    if len(lines) > limit:
+        lines[limit:] = [f"… and {len(lines) - limit} more (see conformance-matrix.md)"]
+    return lines
+
+
 def overall(steps: list[Step]) -> int:
     codes = {s.mapped for s in steps if s.mapped != exitcodes.OK}
     for code in _PRECEDENCE:
@@ -623,7 +644,44 @@ def baseline(matrix: dict[str, Any]) -> list[Any]:
     return out
 
 
-def write_run_file(run: CheckRun, code: int, target: str) -> Path:
+def _stamp(when: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)) if when is not None else None
+
+
+def step_entry(step: Step) -> dict[str, Any]:
+    """A step as run.json lists it."""
+    entry: dict[str, Any] = {
+        "name": step.name,
+        "started": _stamp(step.started),
+        "finished": _stamp(step.finished),
+        "exit_code": step.exit_code,
+        "verdict": exitcodes.DESCRIPTIONS.get(step.mapped),
+        "message": step.message,
+        "seconds": round(step.seconds, 1),
+    }
+    if step.output:
+        entry["output"] = step.output
+    return entry
+
+
+def build_report_step(run: CheckRun) -> Step:
+    """`--report`: build the HTML report; its outcome never changes the run's exit code."""
+    from mmv3.report import ReportError, build_report
+
+    step = Step("report", started=time.time())
+    begun = time.monotonic()
+    try:
+        step.output = str(build_report(run.run_dir, Path(run.args.reports)))
+        step.exit_code = exitcodes.OK
+    except ReportError as exc:
+        step.exit_code = step.mapped = exc.exit_code
+        step.message = str(exc)
+    step.seconds, step.finished = time.monotonic() - begun, time.time()
+    return step
+
+
+def write_run_file(run: CheckRun, code: int, target: str, report: Step | None = None) -> Path:
+    """run.json; `report` is the report step (None: not asked for, listed as not built)."""
     found = target_profile(run.run_dir) or {}
     body = {
         "run_id": run.run_dir.name,
@@ -634,16 +692,11 @@ def write_run_file(run: CheckRun, code: int, target: str) -> Path:
         "verdict": exitcodes.DESCRIPTIONS.get(code, str(code)),
         "profile": found.get("profile"),
         "profile_differences": found.get("differences", []),
-        "steps": [
-            {
-                "name": s.name,
-                "exit_code": s.exit_code,
-                "verdict": exitcodes.DESCRIPTIONS.get(s.mapped),
-                "message": s.message,
-                "seconds": round(s.seconds, 1),
-            }
-            for s in run.steps
-        ],  # fmt: skip
+        "steps": [step_entry(s) for s in run.steps],
+        # The report's outcome, apart from the steps: it never changes the run's exit code.
+        "report": step_entry(report)
+        if report is not None
+        else {"name": "report", "exit_code": None, "message": "not built (`mmv3 report RUN_DIR` builds it)"},
     }
     path = run.run_dir / RUN_FILE
     path.write_text(redact.literal(json.dumps(body, indent=1), run.secrets), encoding="utf-8")
@@ -678,6 +731,10 @@ def run_check_command(args: argparse.Namespace) -> int:
     for s in run.steps:
         if s.message:
             print(f"mmv3 check: {s.name}: {s.message}", file=sys.stderr)
+        if s.name == "conformance" and s.mapped == exitcodes.CONFORMANCE_FAILED:
+            differences = (target_profile(run.run_dir) or {}).get("differences")
+            for line in failure_lines(conformance_matrix(run.run_dir), differences):
+                print(f"mmv3 check: conformance: {line}", file=sys.stderr)
     write_run_file(run, code, target)
     matrix = conformance_matrix(run.run_dir)
     if args.write_baseline and matrix:
@@ -692,12 +749,12 @@ def run_check_command(args: argparse.Namespace) -> int:
         print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations{recorded})")
     has_results = run.allure_dir.is_dir() and any(run.allure_dir.glob("*-result.json"))
     if args.report and has_results:
-        from mmv3.report import ReportError, build_report
-
-        try:
-            print(f"report: {build_report(run.run_dir, Path(args.reports))}")
-        except ReportError as exc:
-            print(f"mmv3 check: no HTML report: {exc}", file=sys.stderr)
+        report = build_report_step(run)
+        if report.output:
+            print(f"report: {report.output}")
+        else:
+            print(f"mmv3 check: no HTML report: {report.message}", file=sys.stderr)
+        write_run_file(run, code, target, report)  # run.json now lists the report step too
     elif has_results:  # a run that judged nothing has nothing to show
         print(f"report: `mmv3 report {run.run_dir}` builds the HTML report")
     print(f"results: {run.run_dir}  (exit {code}: {exitcodes.DESCRIPTIONS.get(code, '')})")
