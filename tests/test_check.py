@@ -198,6 +198,7 @@ def test_load_junit_has_a_case_per_threshold_and_verdict():
     ("args", "words"),
     [
         (["--families", "auth,nope"], "unknown check families: nope"),
+        (["--keep", "0"], "--keep must be a number of runs, 1 or more"),
         (["--load", "Stampede"], "unknown load scenario"),
         (["--load", "Poster", "--load-time", "soon"], "not a duration"),
         (["--base-url", "ftp://example"], "must be an http(s) URL"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mmv3 import exitcodes, junit, paths, redact
+from mmv3 import exitcodes, junit, paths, redact, retention
 
 FAMILIES = ("auth", "schema", "errors", "headers", "ratelimit", "security", "invariants")
 SCENARIOS = ("LoginStorm", "Poster", "Mixed")
@@ -161,6 +161,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--run-id", metavar="ID", help="name of the run directory (default: UTC time stamp)")
     out.add_argument(
+        "--keep",
+        metavar="N",
+        default=os.environ.get(retention.KEEP_ENV),
+        help="after the run, keep the newest N runs under --reports and remove older run directories "
+        f"(only those mmv3 check made; default ${retention.KEEP_ENV}, else keep all)",
+    )
+    out.add_argument(
         "--report", action="store_true", help="build the Allure HTML report of the run (mmv3 report)"
     )
     out.add_argument(
@@ -258,6 +265,10 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
     if not str(args.workers).isdigit():
         raise UsageError(f"--workers must be a number: {args.workers!r}")
     max_time = parse_duration(args.max_time)
+    try:
+        args.keep = retention.parse_keep(args.keep)
+    except retention.RetentionError as exc:
+        raise UsageError(str(exc)) from None
     load_time = None
     if args.load:
         if args.load not in SCENARIOS:
@@ -757,5 +768,19 @@ def run_check_command(args: argparse.Namespace) -> int:
         write_run_file(run, code, target, report)  # run.json now lists the report step too
     elif has_results:  # a run that judged nothing has nothing to show
         print(f"report: `mmv3 report {run.run_dir}` builds the HTML report")
+    if args.keep:
+        prune_old_runs(run, args.keep)
     print(f"results: {run.run_dir}  (exit {code}: {exitcodes.DESCRIPTIONS.get(code, '')})")
     return code
+
+
+def prune_old_runs(run: CheckRun, keep: int) -> None:
+    pruned = retention.prune(run.run_dir.parent, keep, run.run_dir)
+    if pruned.removed:
+        plural = "run" if len(pruned.removed) == 1 else "runs"
+        print(
+            f"reports: removed {len(pruned.removed)} older {plural} (--keep {keep}), "
+            f"{pruned.freed_bytes / 1e6:.1f} MB freed"
+        )
+    for failure in pruned.failed:
+        print(f"mmv3 check: --keep: could not remove {failure}", file=sys.stderr)
