@@ -543,6 +543,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if alluredir:
         allure_results.write_environment(Path(alluredir), environment)
         allure_results.write_categories(Path(alluredir))
+        allure_results.drop_trivial_containers(Path(alluredir))
     world = state.get("world")
     if world is not None and not settings.embedded:
         if state.get("pacer_file"):
