@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="store_true", help="show pytest's and Locust's output as they run"
     )
     out.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line while the conformance suite runs"
+    )
+    out.add_argument(
+        "--progress",
+        default=os.environ.get("MMV3_PROGRESS") or "15",
+        metavar="SECONDS",
+        help="off a terminal, seconds between two progress lines (default 15, or $MMV3_PROGRESS; 0: "
+        "none); on a terminal the line is rewritten in place",
+    )
+    out.add_argument(
         "--max-time",
         default="30m",
         metavar="DURATION",
@@ -262,6 +273,8 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
         raise UsageError(
             f"--server-version: not a Mattermost version: {args.server_version!r} (e.g. 3.10, 4.9.0)"
         )
+    if not str(args.progress).isdigit():
+        raise UsageError(f"--progress must be a number of seconds, 0 or more: {args.progress!r}")
     if not str(args.workers).isdigit():
         raise UsageError(f"--workers must be a number: {args.workers!r}")
     max_time = parse_duration(args.max_time)
@@ -295,8 +308,16 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
 
 
 # ------------------------------------------------------------------------------------ steps
-def _run(command: list[str], env: dict[str, str], log: Path, timeout: float, verbose: bool) -> int | None:
-    """Run a subprocess, output to `log` (and the terminal when verbose); None when it timed out."""
+def _run(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    verbose: bool,
+    tick: Callable[[], None] | None = None,
+) -> int | None:
+    """Run a subprocess, output to `log` (and the terminal when verbose); None when it timed out.
+    `tick` is called about twice a second while it runs (the progress line)."""
     with open(log, "w", encoding="utf-8") as handle:
         process = subprocess.Popen(
             command,
@@ -309,12 +330,18 @@ def _run(command: list[str], env: dict[str, str], log: Path, timeout: float, ver
         )
         pump = threading.Thread(target=_pump, args=(process.stdout, handle, verbose), daemon=True)
         pump.start()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            pump.join(timeout=5)
-            return None
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                process.wait(timeout=max(0.0, min(0.5, end - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= end:
+                    _kill(process)
+                    pump.join(timeout=5)
+                    return None
+                if tick is not None:
+                    tick()
         pump.join()
     return process.returncode
 
@@ -371,11 +398,17 @@ def _last_line(log: Path, pattern: str) -> str:
 
 
 def _run_step(
-    run: CheckRun, step: Step, command: list[str], env: dict[str, str], log: Path, timeout: float
+    run: CheckRun,
+    step: Step,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    tick: Callable[[], None] | None = None,
 ) -> int | None:
     """Run one step's subprocess, time it, and scrub the passwords out of its log."""
     begun, step.started = time.monotonic(), time.time()
-    code = _run(command, env, log, timeout, run.args.verbose)
+    code = _run(command, env, log, timeout, run.args.verbose, tick)
     step.seconds, step.finished = time.monotonic() - begun, time.time()
     step.exit_code = code
     _scrub(log, run.secrets)
@@ -413,7 +446,15 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
     if args.families:
         command += ["-m", " or ".join(args.families.split(","))]
     log = run.run_dir / "conformance.log"
-    code = _run_step(run, step, command, _child_env(run), log, timeout)
+    console = _progress_console(run)
+    if console is not None:
+        command += ["--mm-progress-file", str(console.state_file)]
+    try:
+        code = _run_step(run, step, command, _child_env(run), log, timeout, console and console.tick)
+    finally:
+        if console is not None:
+            console.close()
+            console.state_file.unlink(missing_ok=True)
     if code is None:
         step.mapped, step.message = (
             exitcodes.UNREACHABLE,
@@ -435,6 +476,18 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
                 or _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$")
             ) + f" (see {log})"
     return step
+
+
+def _progress_console(run: CheckRun) -> Any:
+    """The conformance step's progress line (None with -q, --progress 0 off a terminal, or -v on
+    one, where pytest's own output scrolls)."""
+    from mmv3.suite.progress import Console
+
+    args = run.args
+    console = Console(run.run_dir / ".progress.json", interval=float(args.progress))
+    if args.quiet or (console.tty and args.verbose) or (not console.tty and not console.interval):
+        return None
+    return console
 
 
 def file_unanswered(step: Step, matrix: dict[str, Any] | None) -> None:
