@@ -75,6 +75,10 @@ def test_counts_families_verdicts_requests_and_the_rate_limit_floor():
         "60/110 checks (54%), 1/2 families done; 57 passed, 1 failed, 1 skipped, 1 known deviations" in line
     )
     assert "550 requests sent; 1:00 elapsed, about 0:50 left (rate-limit floor 0:10 at 10 req/s)" in line
+    compact = progress.render(state, wall.now, compact=True)
+    assert compact == (
+        "mmv3 progress: 60/110, families 1/2, 57 ok 1 failed 1 skipped, 550 req, 1:00, ~0:50 left (floor 0:10)"
+    )
     for nodeid in schema[50:]:
         run.add(nodeid, "call", "passed")
     assert run.line().endswith("elapsed, done") and run.state()["finished"]

@@ -138,9 +138,21 @@ class Progress:
         return render(self.state(), self._wall())
 
 
-def render(state: dict[str, Any], now: float) -> str:
-    """`mmv3 progress: 1234/2649 checks, 2/7 families done; ...` from a state."""
+def render(state: dict[str, Any], now: float, compact: bool = False) -> str:
+    """`mmv3 progress: 1234/2649 checks, 2/7 families done; ...` from a state (`compact`: the
+    same figures in fewer words, for a narrow terminal)."""
     done, total = state["checks_done"], state["checks"]
+    if compact:
+        text = (
+            f"{PREFIX} {done}/{total}, families {state['families_done']}/{state['families']}, "
+            f"{state['passed']} ok {state['failed']} failed {state['skipped']} skipped, "
+            f"{state['requests']} req, {clock_text(now - state['started'])}"
+        )
+        if state.get("estimate_end") and not state.get("finished"):
+            text += f", ~{clock_text(state['estimate_end'] - now)} left"
+            if state.get("floor_end"):
+                text += f" (floor {clock_text(state['floor_end'] - now)})"
+        return text
     percent = f" ({100 * done // total}%)" if total else ""
     verdicts = f"{state['passed']} passed, {state['failed']} failed, {state['skipped']} skipped"
     if state.get("known"):
@@ -210,9 +222,12 @@ class Console:
             return
         line = render(state, self._wall())
         if self.tty:
-            width = 200
-            with contextlib.suppress(OSError, ValueError):
+            width = 0
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 width = os.get_terminal_size(self.stream.fileno()).columns
+            width = width or 160  # a terminal that does not say
+            if len(line) >= width:
+                line = render(state, self._wall(), compact=True)
             self.stream.write("\r" + line[: max(20, width - 1)] + "\x1b[K")
             self.stream.flush()
             self._shown = line
