@@ -221,3 +221,14 @@ def test_auto_picks_a_3_10_file_once_one_is_shipped(tmp_path):
     assert expectations.choose("3.10.0", tmp_path)[0] == tmp_path / "mattermost-3.10.yaml"
     assert expectations.choose("3.9.0", tmp_path)[0] is None
     assert expectations.choose("4.10.0", tmp_path)[0] == tmp_path / "mattermost-4.9.yaml"
+
+
+def test_the_reference_server_names_itself_in_its_build_number() -> None:
+    """`--expect auto` applies no shipped deviations to `mmv3 serve` reached by URL: its build says so,
+    and a real release's build does not."""
+    from mmv3.server.config import ServerOptions
+
+    assert versions.is_reference_build(ServerOptions().build_number)
+    assert not versions.is_reference_build("4.9.0-rc3")
+    assert not versions.is_reference_build("3.10.3")
+    assert not versions.is_reference_build(None)

@@ -109,7 +109,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         metavar="FILE",
         help="known deviations: a YAML file, a shipped name such as mattermost-4.9, auto (default: the "
-        "shipped file of the target's version, none for the embedded server) or none",
+        "shipped file of the target's version, none for mmv3's own reference server) or none",
     )
     conformance.add_argument(
         "--server-version",

@@ -33,6 +33,16 @@ from typing import Any
 from mmv3 import paths
 
 VERSIONS_FILE = "versions.json"
+# The build number mmv3's reference server reports (in X-Version-Id and the client config) ends
+# with this mark, so that a run can tell it from the real release it stands for.
+REFERENCE_BUILD_MARK = "-mmv3"
+
+
+def is_reference_build(build: str | None) -> bool:
+    """Does this build number name mmv3's reference server (`mmv3 serve`)?"""
+    return bool(build) and str(build).endswith(REFERENCE_BUILD_MARK)
+
+
 _VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 

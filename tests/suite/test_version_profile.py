@@ -62,11 +62,12 @@ def test_auto_is_none_for_the_embedded_reference_server(tmp_path):
     assert "known deviations: none (auto: the embedded reference server" in run.stdout
 
 
-@pytest.fixture(scope="module")
-def external():
-    """A reference server given by URL: it reports 4.9.0 like real 4.9, so `auto` treats it as one."""
+def _external(build_number: str | None):
     config = Config({"TeamSettings": {"EnableOpenServer": True}})
-    server = RunningServer(ReferenceServer(config, ServerOptions(db=":memory:", bcrypt_cost=4))).start()
+    options = ServerOptions(db=":memory:", bcrypt_cost=4)
+    if build_number is not None:
+        options.build_number = build_number
+    server = RunningServer(ReferenceServer(config, options)).start()
     try:
         admin, admin_password = create_account(server.url, "veradmin")
         user, password = create_account(server.url, "veruser")
@@ -75,6 +76,22 @@ def external():
         yield server.url, env
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def external():
+    """A reference server given by URL with a real release's build number: it reports 4.9.0 like
+    real 4.9, so `auto` treats it as one."""
+    yield from _external("4.9.0-rc3")
+
+
+def test_auto_applies_nothing_to_the_reference_server_by_url(tmp_path):
+    """`mmv3 serve` reached by URL names itself in its build number: auto applies no deviations
+    (its fidelity exceptions are what 4.9 meant, so 4.9's shipped holes would all be 'gone')."""
+    for url, env in _external(None):
+        run = run_suite(["--base-url", url, "--mm-expect", "auto"], reports=tmp_path, tests=[HOLE], env=env)
+        assert run.returncode == 0, run.tail()
+        assert "mmv3's reference server, which has no known deviations" in run.stdout
 
 
 def test_auto_picks_the_deviations_of_the_reported_version(external, tmp_path):

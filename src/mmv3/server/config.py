@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmv3.ratelimit import Quota
+from mmv3.versions import REFERENCE_BUILD_MARK
 
 _DEFAULTS = Path(__file__).parent / "data" / "default_config.json"
 
@@ -114,5 +115,5 @@ class ServerOptions:
     bcrypt_cost: int = 10
     faults: frozenset[str] = field(default_factory=frozenset)
     limiter_clock: Callable[[], float] = time.monotonic  # the rate limiter's time (tests hold it)
-    build_number: str = "4.9.0-rc3"
+    build_number: str = "4.9.0-rc3" + REFERENCE_BUILD_MARK  # tells mmv3 serve from a real 4.9.0-rc3
     version: str = "4.9.0"

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from mmv3 import versions
 from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
@@ -185,7 +186,7 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
     environment["Run prefix"] = prefix
     environment["Seed"] = str(settings.seed)
     profile_version, environment["Version profile"] = _version_profile(settings, facts.version)
-    expect, environment["Known deviations"] = _choose_expectations(settings, profile_version)
+    expect, environment["Known deviations"] = _choose_expectations(settings, profile_version, facts.build)
     if expect != settings.expect:
         try:
             state["expect"] = expectations.load(expect)
@@ -234,8 +235,6 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
 def _version_profile(settings: options.Settings, reported: str) -> tuple[str | None, str]:
     """The version whose profile the run applies (--mm-version, else the reported one), and its line
     for the report. A reported version that is not a version number applies no profile."""
-    from mmv3 import versions
-
     chosen, origin = (settings.version, "--mm-version") if settings.version else (reported, "reported")
     try:
         profile = load_catalog().profile(chosen)
@@ -245,12 +244,16 @@ def _version_profile(settings: options.Settings, reported: str) -> tuple[str | N
     return profile.version, f"{profile.describe()}; {origin}; {served} of {len(load_catalog())} routes served"
 
 
-def _choose_expectations(settings: options.Settings, version: str | None) -> tuple[str | None, str]:
+def _choose_expectations(
+    settings: options.Settings, version: str | None, build: str | None
+) -> tuple[str | None, str]:
     """The known-deviations file in force and its line for the report (`auto` resolved here)."""
     if settings.expect != expectations.AUTO:
         return settings.expect, settings.expect or "none"
     if settings.embedded:
         return None, "none (auto: the embedded reference server has no known deviations)"
+    if versions.is_reference_build(build):
+        return None, f"none (auto: build {build} is mmv3's reference server, which has no known deviations)"
     path, reason = expectations.choose(version)
     return (str(path) if path else None), f"{path if path else 'none'} (auto: {reason})"
 
