@@ -117,6 +117,22 @@ def test_summary_names_groups_families_and_failures():
     assert "FAILED  auth.no_token" in text and "GET /api/v3/users/me  answered 200" in text
 
 
+def test_each_failing_check_is_one_line_for_stderr_and_the_list_is_capped():
+    lines = check.failure_lines(MATRIX, ["rate limiting: expected on, found off"])
+    assert lines == [
+        "target profile differs: rate limiting: expected on, found off",
+        "FAILED auth.no_token GET /api/v3/users/me: answered 200",
+    ]  # the known deviation (xfailed) is not a failure
+    many = {"routes": {
+        f"GET /api/v3/r{i:02}": {"group": "g", "families": {"auth": {"checks": [
+            {"check": "auth.no_token", "status": "failed", "reason": "a\nlong\n reason " * 30}
+        ]}}} for i in range(25)
+    }}  # fmt: skip
+    lines = check.failure_lines(many)
+    assert len(lines) == 21 and lines[-1].startswith("… and 5 more")
+    assert all("\n" not in line and len(line) < 220 for line in lines)
+
+
 def test_checks_that_got_no_answer_make_the_run_unreachable_not_failed():
     """A transport failure (reset, timeout, answer cut short) is the target not answering: exit 4
     with one line, even next to conformance failures; without one the verdict stays."""
@@ -182,6 +198,7 @@ def test_load_junit_has_a_case_per_threshold_and_verdict():
     ("args", "words"),
     [
         (["--families", "auth,nope"], "unknown check families: nope"),
+        (["--keep", "0"], "--keep must be a number of runs, 1 or more"),
         (["--load", "Stampede"], "unknown load scenario"),
         (["--load", "Poster", "--load-time", "soon"], "not a duration"),
         (["--base-url", "ftp://example"], "must be an http(s) URL"),
@@ -231,6 +248,9 @@ def test_embedded_run_passes_and_fills_the_run_directory(tmp_path):
     assert list((run_dir / "allure-results").glob("*-result.json"))
     run = json.loads((run_dir / "run.json").read_text())
     assert run["exit_code"] == 0 and run["run_id"] == run_dir.name
+    assert run["steps"][0]["started"] <= run["steps"][0]["finished"]
+    report = run["report"]  # the report step is recorded, here: no Allure CLI, exit 7, no file
+    assert report["exit_code"] == exitcodes.TOOL_MISSING and "output" not in report and report["finished"]
     junit_root = ET.parse(run_dir / "junit-conformance.xml").getroot()
     suite = junit_root if junit_root.tag == "testsuite" else junit_root.find("testsuite")
     assert int(suite.get("tests")) > 100 and suite.get("failures") == "0"
@@ -251,6 +271,15 @@ def test_a_faulty_server_fails_and_a_baseline_turns_it_into_known_deviations(tmp
         )
         assert first.returncode == exitcodes.CONFORMANCE_FAILED, first.stdout + first.stderr
         assert "headers    FAIL" in first.stdout and "headers.version_id" in first.stdout
+        # exit 1 names each failing check on stderr, one line each (README, "Gate releases")
+        errors = first.stderr.splitlines()
+        assert errors and all(
+            line.startswith("mmv3 check: conformance: FAILED headers.version_id ") for line in errors[:-1]
+        ), errors
+        assert len(errors) == 21 and "GET /api/v3/admin/config: no X-Version-Id" in first.stderr, errors
+        assert errors[-1].startswith("mmv3 check: conformance: … and ") and errors[-1].endswith(
+            "more (see conformance-matrix.md)"
+        ), errors
         baseline = yaml.safe_load((tmp_path / "b.yaml").read_text())
         assert baseline["deviations"] and {d["check"] for d in baseline["deviations"]} == {
             "headers.version_id"

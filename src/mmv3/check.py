@@ -18,12 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mmv3 import exitcodes, junit, paths, redact
+from mmv3 import exitcodes, junit, paths, redact, retention
 
 FAMILIES = ("auth", "schema", "errors", "headers", "ratelimit", "security", "invariants")
 SCENARIOS = ("LoginStorm", "Poster", "Mixed")
@@ -161,6 +162,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--run-id", metavar="ID", help="name of the run directory (default: UTC time stamp)")
     out.add_argument(
+        "--keep",
+        metavar="N",
+        default=os.environ.get(retention.KEEP_ENV),
+        help="after the run, keep the newest N runs under --reports and remove older run directories "
+        f"(only those mmv3 check made; default ${retention.KEEP_ENV}, else keep all)",
+    )
+    out.add_argument(
         "--report", action="store_true", help="build the Allure HTML report of the run (mmv3 report)"
     )
     out.add_argument(
@@ -170,6 +178,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "-v", "--verbose", action="store_true", help="show pytest's and Locust's output as they run"
+    )
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line while the conformance suite runs"
+    )
+    out.add_argument(
+        "--progress",
+        default=os.environ.get("MMV3_PROGRESS") or "15",
+        metavar="SECONDS",
+        help="off a terminal, seconds between two progress lines (default 15, or $MMV3_PROGRESS; 0: "
+        "none); on a terminal the line is rewritten in place",
     )
     out.add_argument(
         "--max-time",
@@ -200,6 +218,9 @@ class Step:
     mapped: int = exitcodes.OK
     message: str = ""
     seconds: float = 0.0
+    started: float | None = None  # wall clock, for run.json
+    finished: float | None = None
+    output: str = ""  # what the step wrote (the report step: report.html)
 
 
 @dataclass
@@ -252,9 +273,15 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
         raise UsageError(
             f"--server-version: not a Mattermost version: {args.server_version!r} (e.g. 3.10, 4.9.0)"
         )
+    if not str(args.progress).isdigit():
+        raise UsageError(f"--progress must be a number of seconds, 0 or more: {args.progress!r}")
     if not str(args.workers).isdigit():
         raise UsageError(f"--workers must be a number: {args.workers!r}")
     max_time = parse_duration(args.max_time)
+    try:
+        args.keep = retention.parse_keep(args.keep)
+    except retention.RetentionError as exc:
+        raise UsageError(str(exc)) from None
     load_time = None
     if args.load:
         if args.load not in SCENARIOS:
@@ -281,8 +308,16 @@ def _validate(args: argparse.Namespace) -> tuple[float, float | None]:
 
 
 # ------------------------------------------------------------------------------------ steps
-def _run(command: list[str], env: dict[str, str], log: Path, timeout: float, verbose: bool) -> int | None:
-    """Run a subprocess, output to `log` (and the terminal when verbose); None when it timed out."""
+def _run(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    verbose: bool,
+    tick: Callable[[], None] | None = None,
+) -> int | None:
+    """Run a subprocess, output to `log` (and the terminal when verbose); None when it timed out.
+    `tick` is called about twice a second while it runs (the progress line)."""
     with open(log, "w", encoding="utf-8") as handle:
         process = subprocess.Popen(
             command,
@@ -295,12 +330,18 @@ def _run(command: list[str], env: dict[str, str], log: Path, timeout: float, ver
         )
         pump = threading.Thread(target=_pump, args=(process.stdout, handle, verbose), daemon=True)
         pump.start()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            pump.join(timeout=5)
-            return None
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                process.wait(timeout=max(0.0, min(0.5, end - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= end:
+                    _kill(process)
+                    pump.join(timeout=5)
+                    return None
+                if tick is not None:
+                    tick()
         pump.join()
     return process.returncode
 
@@ -357,12 +398,18 @@ def _last_line(log: Path, pattern: str) -> str:
 
 
 def _run_step(
-    run: CheckRun, step: Step, command: list[str], env: dict[str, str], log: Path, timeout: float
+    run: CheckRun,
+    step: Step,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    tick: Callable[[], None] | None = None,
 ) -> int | None:
     """Run one step's subprocess, time it, and scrub the passwords out of its log."""
-    begun = time.monotonic()
-    code = _run(command, env, log, timeout, run.args.verbose)
-    step.seconds = time.monotonic() - begun
+    begun, step.started = time.monotonic(), time.time()
+    code = _run(command, env, log, timeout, run.args.verbose, tick)
+    step.seconds, step.finished = time.monotonic() - begun, time.time()
     step.exit_code = code
     _scrub(log, run.secrets)
     return code
@@ -399,7 +446,15 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
     if args.families:
         command += ["-m", " or ".join(args.families.split(","))]
     log = run.run_dir / "conformance.log"
-    code = _run_step(run, step, command, _child_env(run), log, timeout)
+    console = _progress_console(run)
+    if console is not None:
+        command += ["--mm-progress-file", str(console.state_file)]
+    try:
+        code = _run_step(run, step, command, _child_env(run), log, timeout, console and console.tick)
+    finally:
+        if console is not None:
+            console.close()
+            console.state_file.unlink(missing_ok=True)
     if code is None:
         step.mapped, step.message = (
             exitcodes.UNREACHABLE,
@@ -421,6 +476,18 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
                 or _last_line(log, r"^(?:E\s+|ERROR: )?(.*\S)$")
             ) + f" (see {log})"
     return step
+
+
+def _progress_console(run: CheckRun) -> Any:
+    """The conformance step's progress line (None with -q, --progress 0 off a terminal, or -v on
+    one, where pytest's own output scrolls)."""
+    from mmv3.suite.progress import Console
+
+    args = run.args
+    console = Console(run.run_dir / ".progress.json", interval=float(args.progress))
+    if args.quiet or (console.tty and args.verbose) or (not console.tty and not console.interval):
+        return None
+    return console
 
 
 def file_unanswered(step: Step, matrix: dict[str, Any] | None) -> None:
@@ -601,6 +668,24 @@ def summary_lines(matrix: dict[str, Any] | None, load: dict[str, Any] | None, li
     return lines
 
 
+def failure_lines(
+    matrix: dict[str, Any] | None, differences: list[str] | None = None, limit: int = 20
+) -> list[str]:
+    """Each failing check (and each difference from the recorded target profile) as one line for
+    stderr, `FAILED <check> <route>: <reason>`, the first `limit` and then how many more."""
+    lines = [f"target profile differs: {d}" for d in differences or []]
+    for route, entry in sorted((matrix or {}).get("routes", {}).items()):
+        for family in entry.get("families", {}).values():
+            for check in family.get("checks", []):
+                if check.get("status") in _BAD:
+                    reason = " ".join(str(check.get("reason") or "").split())
+                    reason = reason if len(reason) <= 160 else reason[:159] + "…"
+                    lines.append(f"{check['status'].upper()} {check['check']} {route}: {reason}")
+    if len(lines) > limit:
+        lines[limit:] = [f"… and {len(lines) - limit} more (see conformance-matrix.md)"]
+    return lines
+
+
 def overall(steps: list[Step]) -> int:
     codes = {s.mapped for s in steps if s.mapped != exitcodes.OK}
     for code in _PRECEDENCE:
@@ -623,7 +708,44 @@ def baseline(matrix: dict[str, Any]) -> list[Any]:
     return out
 
 
-def write_run_file(run: CheckRun, code: int, target: str) -> Path:
+def _stamp(when: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)) if when is not None else None
+
+
+def step_entry(step: Step) -> dict[str, Any]:
+    """A step as run.json lists it."""
+    entry: dict[str, Any] = {
+        "name": step.name,
+        "started": _stamp(step.started),
+        "finished": _stamp(step.finished),
+        "exit_code": step.exit_code,
+        "verdict": exitcodes.DESCRIPTIONS.get(step.mapped),
+        "message": step.message,
+        "seconds": round(step.seconds, 1),
+    }
+    if step.output:
+        entry["output"] = step.output
+    return entry
+
+
+def build_report_step(run: CheckRun) -> Step:
+    """`--report`: build the HTML report; its outcome never changes the run's exit code."""
+    from mmv3.report import ReportError, build_report
+
+    step = Step("report", started=time.time())
+    begun = time.monotonic()
+    try:
+        step.output = str(build_report(run.run_dir, Path(run.args.reports)))
+        step.exit_code = exitcodes.OK
+    except ReportError as exc:
+        step.exit_code = step.mapped = exc.exit_code
+        step.message = str(exc)
+    step.seconds, step.finished = time.monotonic() - begun, time.time()
+    return step
+
+
+def write_run_file(run: CheckRun, code: int, target: str, report: Step | None = None) -> Path:
+    """run.json; `report` is the report step (None: not asked for, listed as not built)."""
     found = target_profile(run.run_dir) or {}
     body = {
         "run_id": run.run_dir.name,
@@ -634,16 +756,11 @@ def write_run_file(run: CheckRun, code: int, target: str) -> Path:
         "verdict": exitcodes.DESCRIPTIONS.get(code, str(code)),
         "profile": found.get("profile"),
         "profile_differences": found.get("differences", []),
-        "steps": [
-            {
-                "name": s.name,
-                "exit_code": s.exit_code,
-                "verdict": exitcodes.DESCRIPTIONS.get(s.mapped),
-                "message": s.message,
-                "seconds": round(s.seconds, 1),
-            }
-            for s in run.steps
-        ],  # fmt: skip
+        "steps": [step_entry(s) for s in run.steps],
+        # The report's outcome, apart from the steps: it never changes the run's exit code.
+        "report": step_entry(report)
+        if report is not None
+        else {"name": "report", "exit_code": None, "message": "not built (`mmv3 report RUN_DIR` builds it)"},
     }
     path = run.run_dir / RUN_FILE
     path.write_text(redact.literal(json.dumps(body, indent=1), run.secrets), encoding="utf-8")
@@ -678,6 +795,10 @@ def run_check_command(args: argparse.Namespace) -> int:
     for s in run.steps:
         if s.message:
             print(f"mmv3 check: {s.name}: {s.message}", file=sys.stderr)
+        if s.name == "conformance" and s.mapped == exitcodes.CONFORMANCE_FAILED:
+            differences = (target_profile(run.run_dir) or {}).get("differences")
+            for line in failure_lines(conformance_matrix(run.run_dir), differences):
+                print(f"mmv3 check: conformance: {line}", file=sys.stderr)
     write_run_file(run, code, target)
     matrix = conformance_matrix(run.run_dir)
     if args.write_baseline and matrix:
@@ -692,13 +813,27 @@ def run_check_command(args: argparse.Namespace) -> int:
         print(f"baseline: {args.write_baseline} ({len(deviations)} known deviations{recorded})")
     has_results = run.allure_dir.is_dir() and any(run.allure_dir.glob("*-result.json"))
     if args.report and has_results:
-        from mmv3.report import ReportError, build_report
-
-        try:
-            print(f"report: {build_report(run.run_dir, Path(args.reports))}")
-        except ReportError as exc:
-            print(f"mmv3 check: no HTML report: {exc}", file=sys.stderr)
+        report = build_report_step(run)
+        if report.output:
+            print(f"report: {report.output}")
+        else:
+            print(f"mmv3 check: no HTML report: {report.message}", file=sys.stderr)
+        write_run_file(run, code, target, report)  # run.json now lists the report step too
     elif has_results:  # a run that judged nothing has nothing to show
         print(f"report: `mmv3 report {run.run_dir}` builds the HTML report")
+    if args.keep:
+        prune_old_runs(run, args.keep)
     print(f"results: {run.run_dir}  (exit {code}: {exitcodes.DESCRIPTIONS.get(code, '')})")
     return code
+
+
+def prune_old_runs(run: CheckRun, keep: int) -> None:
+    pruned = retention.prune(run.run_dir.parent, keep, run.run_dir)
+    if pruned.removed:
+        plural = "run" if len(pruned.removed) == 1 else "runs"
+        print(
+            f"reports: removed {len(pruned.removed)} older {plural} (--keep {keep}), "
+            f"{pruned.freed_bytes / 1e6:.1f} MB freed"
+        )
+    for failure in pruned.failed:
+        print(f"mmv3 check: --keep: could not remove {failure}", file=sys.stderr)

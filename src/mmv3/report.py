@@ -114,6 +114,8 @@ def run_report_command(args: argparse.Namespace) -> int:
     if args.history_limit < 0 or args.timeout <= 0:
         print("mmv3 report: --history-limit must be 0 or more and --timeout above 0", file=sys.stderr)
         return exitcodes.USAGE
+    run_dir: Path | None = None
+    started = time.time()
     try:
         run_dir = Path(args.run) if args.run else find_run_dir(Path(args.reports or REPORTS_DIR))
         report = generate(
@@ -125,10 +127,40 @@ def run_report_command(args: argparse.Namespace) -> int:
         )
     except ReportError as exc:
         print(f"mmv3 report: {exc}", file=sys.stderr)
+        if run_dir is not None:
+            record_report_step(run_dir, started, exc.exit_code, message=str(exc))
         return exc.exit_code
+    record_report_step(run_dir, started, exitcodes.OK, output=report.path)
     trend = f"trend over {report.earlier_runs} earlier run{'s' if report.earlier_runs != 1 else ''}"
     print(f"mmv3 report: {report.path} ({report.results} results, {trend})")
     return exitcodes.OK
+
+
+def record_report_step(
+    run_dir: Path, started: float, exit_code: int, *, output: Path | None = None, message: str = ""
+) -> None:
+    """Note the report step in the run's run.json (a run made by `mmv3 check`; else nothing)."""
+    run_file = run_dir / RUN_FILE
+    try:
+        body = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(body, dict):
+        return
+    finished = time.time()
+    body["report"] = {
+        "name": "report",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
+        "exit_code": exit_code,
+        "verdict": exitcodes.DESCRIPTIONS.get(exit_code),
+        "message": message,
+        "seconds": round(finished - started, 1),
+    }
+    if output is not None:
+        body["report"]["output"] = str(output)
+    with contextlib.suppress(OSError):
+        run_file.write_text(json.dumps(body, indent=1), encoding="utf-8")
 
 
 def build_report(

@@ -113,6 +113,10 @@ def test_without_the_allure_cli_one_line_says_how_to_install_it(tmp_path, no_all
     assert out == "" and line.startswith("mmv3 report: the Allure 3 CLI is not installed")
     assert f"`{INSTALL_COMMAND}`" in line and "tox -e report-tools" in line
     assert not (run / "report.html").exists()
+    # run.json records the report step and how it ended (issue #15, item 10)
+    step = json.loads((run / "run.json").read_text())["report"]
+    assert step["exit_code"] == exitcodes.TOOL_MISSING and "not installed" in step["message"]
+    assert step["started"] and step["finished"] and "output" not in step
 
 
 def test_build_report_raises_the_dedicated_exception(tmp_path, no_allure) -> None:
@@ -203,6 +207,11 @@ def test_what_allure_is_given_and_the_report_written(tmp_path, fake_allure, monk
         "historyLimit": 4,
     }
     assert not list(run.glob(".*partial"))
+    step = json.loads((run / "run.json").read_text())["report"]
+    assert step["exit_code"] == exitcodes.OK and step["output"] == str(
+        Path("reports/20261127-010000/report.html")
+    )
+    assert step["started"] <= step["finished"]
 
 
 def test_a_run_built_again_replaces_its_own_history_point(tmp_path, fake_allure) -> None:

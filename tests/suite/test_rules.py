@@ -133,6 +133,26 @@ def test_matrix_cell_is_the_worst_check():
     assert any("auth" in line and "1 failed" in line for line in matrix.summary_lines())
 
 
+def test_the_summary_says_which_routes_were_not_applicable_and_why():
+    """`errors 1/3 routes conform` while nothing failed: the other two skipped every check, and the
+    summary says so with the reasons (issue #15, item 10)."""
+    matrix = Matrix()
+    matrix.add(Result("GET /a", "users", "errors", "errors.bad_input", "passed"))
+    matrix.add(Result("GET /b", "users", "errors", "errors.bad_input", "skipped", "takes no input"))
+    matrix.add(Result("GET /c", "users", "errors", "errors.bad_input", "skipped", "takes no input"))
+    matrix.add(Result("GET /c", "users", "errors", "errors.unknown_id", "skipped", "no id"))
+    matrix.add(Result("GET /a", "users", "auth", "auth.no_token", "skipped", "public"))
+    matrix.add(Result("GET /a", "users", "auth", "auth.revoked", "passed"))
+    lines = matrix.summary_lines()
+    errors = lines.index(next(line for line in lines if line.startswith("errors")))
+    assert "1/3   routes conform" in lines[errors]
+    assert lines[errors + 1].split()[:3] == ["2", "routes", "not"], lines
+    assert "2 × takes no input; 1 × no id" in lines[errors + 1]
+    # a route where some check of the family ran is not "not applicable"
+    auth = next(line for line in lines if line.startswith("auth"))
+    assert "1/1" in auth and not lines[lines.index(auth) + 1].startswith(" ")
+
+
 def test_expectations_file(tmp_path):
     path = tmp_path / "expect.yaml"
     path.write_text(

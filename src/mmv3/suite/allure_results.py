@@ -141,6 +141,44 @@ def write_categories(directory: Path) -> Path:
     return path
 
 
+# The suite's per-test fixtures: `operation` (the parameter) and `conformance` (the runner). Their
+# set-up and tear-down do nothing worth a step, yet allure-pytest writes a container file for each,
+# twice per test: more than half the files (and, in 4 KB blocks, of the disk) of a full run.
+TRIVIAL_FIXTURES = frozenset({"operation", "conformance"})
+
+
+def _trivial(fixture: Mapping[str, Any]) -> bool:
+    name = str(fixture.get("name", "")).split("::", 1)[0]
+    return (
+        name in TRIVIAL_FIXTURES
+        and fixture.get("status") == "passed"
+        and not fixture.get("steps")
+        and not fixture.get("attachments")
+        and not fixture.get("parameters")
+    )
+
+
+def drop_trivial_containers(directory: Path) -> tuple[int, int]:
+    """Remove the containers that hold only passed, empty set-ups and tear-downs of the suite's
+    per-test fixtures (one that failed, or holds a step or attachment, stays). Files and bytes
+    removed."""
+    files = size = 0
+    for path in directory.glob("*-container.json"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            body = json.loads(text)
+        except (OSError, ValueError):
+            continue
+        fixtures = list(body.get("befores", [])) + list(body.get("afters", []))
+        if fixtures and all(_trivial(f) for f in fixtures) and not body.get("links"):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            files, size = files + 1, size + len(text.encode())
+    return files, size
+
+
 def _escape_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", " ")
 

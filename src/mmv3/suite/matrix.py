@@ -135,6 +135,25 @@ class Matrix:
         md_path.write_text(self.as_markdown(environment), encoding="utf-8")
         return json_path, md_path
 
+    def _not_applicable_lines(self, family: str, cells: dict[str, dict[str, str]]) -> list[str]:
+        """Routes on which every check of `family` skipped neither conform nor fail: say how many
+        and why (the commonest reasons), so that `179/187 routes conform` is not read as 8 failing."""
+        skipped = {route for route, worst in cells.items() if worst.get(family) == "skipped"}
+        if not skipped:
+            return []
+        routes_by_reason: dict[str, set[str]] = defaultdict(set)
+        for r in self.results:
+            if r.family == family and r.route in skipped and r.status == "skipped":
+                routes_by_reason[r.reason or "not applicable"].add(r.route)
+        common = sorted(routes_by_reason.items(), key=lambda item: (-len(item[1]), item[0]))
+        shown = "; ".join(
+            f"{len(routes)} × {reason if len(reason) <= 100 else reason[:99] + '…'}"
+            for reason, routes in common[:3]
+        )
+        more = f"; {len(common) - 3} more reason(s) in the matrix" if len(common) > 3 else ""
+        plural = "route" if len(skipped) == 1 else "routes"
+        return [f"{'':9} {len(skipped)} {plural} not applicable (every check skipped): {shown}{more}"]
+
     def summary_lines(self, limit: int = 25) -> list[str]:
         """A compact terminal summary: one line per family, then the failures."""
         lines = []
@@ -146,6 +165,7 @@ class Matrix:
             clean = sum(1 for route in cells.values() if route.get(family) in ("passed", "xfailed"))
             parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
             lines.append(f"{family:<9} {clean:>3}/{routes:<3} routes conform   checks: {parts}")
+            lines += self._not_applicable_lines(family, cells)
         failures = self.failures()
         for result in failures[:limit]:
             reason = result.reason if len(result.reason) <= 160 else result.reason[:159] + "…"

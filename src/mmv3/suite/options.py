@@ -113,6 +113,21 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DIR",
     ),
     Option(
+        "--mm-progress",
+        "MMV3_PROGRESS",
+        "seconds between two progress lines (checks and families done, verdicts, requests sent, "
+        "time left); 0 for none; -q silences them too",
+        15,
+        "int",
+        "SECONDS",
+    ),
+    Option(
+        "--mm-progress-file",
+        "MMV3_PROGRESS_FILE",
+        "keep the run's progress in this JSON file, rewritten as checks finish (what `mmv3 check` shows)",
+        metavar="FILE",
+    ),
+    Option(
         "--mm-embedded-rate-limit",
         "MMV3_EMBEDDED_RATE_LIMIT",
         f"rate limit of the embedded reference server, PERSEC/BURST or off (default {EMBEDDED_RATE_LIMIT})",
@@ -167,6 +182,8 @@ class Settings:
     embedded_rate_limit: str | None
     embedded_faults: tuple[str, ...]
     slow_timeout: float | None = None
+    progress: int = 15  # seconds between progress lines, 0: none
+    progress_file: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -259,6 +276,8 @@ def resolve(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--mm-expect: no such file: {values['expect']}")
         values["expect"] = str(shipped)
     values["embedded_faults"] = values.pop("embedded_fault")
+    if values["progress"] < 0:
+        raise pytest.UsageError(f"--mm-progress: seconds, 0 or more, got {values['progress']!r}")
     return Settings(
         base_url=base_url,
         reports=Path(values.pop("reports")),

@@ -27,7 +27,7 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, judged, options, preflight, profile, stopping
+from mmv3.suite import allure_results, expectations, judged, options, preflight, profile, progress, stopping
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
@@ -49,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for family in FAMILIES:
         config.addinivalue_line("markers", f"{family}: mmv3 conformance checks of the {family} family")
     _CONFIG[:] = [config]
+    # Registered for the whole session, not as this conftest's hook: session-scoped fixtures
+    # (pytest-base-url's) are set up under the session node, which a conftest hook never sees.
+    config.pluginmanager.import_plugin("mmv3.suite.fixture_names")
     state: dict[str, Any] = {"matrix": Matrix(), "embedded": None, "session": None}
     config.stash[STATE] = state
     if hasattr(config, "workerinput"):
@@ -99,10 +102,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except preflight.PreflightError as exc:
         _release_target(state)
         pytest.exit(f"mmv3 preflight: {exc}", returncode=int(exc.code))
+    counts = _requests_here(state)
+    _PROGRESS.start(CONTROLLER, counts["paced"], counts["raw"], _target_rate(state))
     gc.freeze()  # see pytest_collection_finish
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    _PROGRESS.expect(item.nodeid for item in session.items)
     # The catalogue, schemas and thousands of test items live until the end: keep the garbage
     # collector from walking them again in every full collection, and in pytest's five at exit.
     gc.freeze()
@@ -468,6 +474,7 @@ def conformance(request: pytest.FixtureRequest) -> Conformance:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _TALLY.add(report)
     _REPORTED.add(report.nodeid)
+    _note_progress(report)
     if report.when != "call":
         return
     for name, value in report.user_properties:
@@ -487,6 +494,72 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """xdist: the controller's list of every test, to tell at the end which ones never ran."""
     _COLLECTED.update(ids)
+    _PROGRESS.expect(ids)
+
+
+# ---------------------------------------------------------------------------- progress
+CONTROLLER = "controller"
+
+
+def _target_rate(state: dict[str, Any]) -> float:
+    """The refill rate this process's pacer has learnt of the target (0: unknown or unlimited)."""
+    shared = state.get("shared")
+    if shared is None:
+        return 0.0
+    pacer = Pacer.for_target(shared["facts"]["base_url"])
+    return pacer.rate if pacer.limited else 0.0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    """Each report carries what its process has sent so far: under xdist, how the controller
+    learns the workers' request counts while the run goes on."""
+    report = yield
+    state = item.config.stash[STATE]
+    if state.get("shared") is not None:
+        process = getattr(item.config, "workerinput", {}).get("workerid", CONTROLLER)
+        counts = _requests_here(state)
+        setattr(
+            report,
+            progress.REQUESTS_ATTRIBUTE,
+            {"process": process, "paced": counts["paced"], "raw": counts["raw"], "rate": _target_rate(state)},
+        )
+    return report
+
+
+def _note_progress(report: pytest.TestReport) -> None:
+    """Controller: count the report, then print a line and update the state file when due."""
+    if not _CONFIG or hasattr(_CONFIG[0], "workerinput"):
+        return
+    sent = getattr(report, progress.REQUESTS_ATTRIBUTE, None)
+    if isinstance(sent, dict):
+        _PROGRESS.requests(str(sent["process"]), int(sent["paced"]), int(sent["raw"]), float(sent["rate"]))
+    finished = _PROGRESS.add(report.nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
+    if finished:
+        _show_progress(_CONFIG[0])
+
+
+def _show_progress(config: pytest.Config, final: bool = False) -> None:
+    settings = config.stash[STATE].get("settings")
+    if settings is None:
+        return
+    now = time.monotonic()
+    if settings.progress_file and (final or now - _SHOWN["file"] >= 0.5):
+        _SHOWN["file"] = now
+        progress.write_state(Path(settings.progress_file), _PROGRESS.state())
+    if not settings.progress or config.get_verbosity() < 0 or final:
+        return
+    if now - _SHOWN["line"] >= settings.progress:
+        _SHOWN["line"] = now
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+                reporter.write("\n")  # after pytest's progress dots, on a line of its own
+            reporter.write_line(_PROGRESS.line())
+
+
+_PROGRESS = progress.Progress()
+_SHOWN = {"file": float("-inf"), "line": time.monotonic()}  # the first line after one interval
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -519,6 +592,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         matrix.add(result)
     _MATRIX_SINK.clear()
     _account_for_the_unrun(session, state, matrix)
+    _show_progress(config, final=True)
     shared = state.get("shared")
     if shared is not None:
         if _judge_profile(state, shared) and session.exitstatus == pytest.ExitCode.OK:
@@ -543,6 +617,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if alluredir:
         allure_results.write_environment(Path(alluredir), environment)
         allure_results.write_categories(Path(alluredir))
+        allure_results.drop_trivial_containers(Path(alluredir))
     world = state.get("world")
     if world is not None and not settings.embedded:
         if state.get("pacer_file"):
@@ -699,6 +774,7 @@ __all__ = [
     "pytest_keyboard_interrupt",
     "pytest_report_header",
     "pytest_runtest_logreport",
+    "pytest_runtest_makereport",
     "pytest_sessionfinish",
     "pytest_sessionstart",
     "pytest_terminal_summary",
