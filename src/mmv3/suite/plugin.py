@@ -178,7 +178,7 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
             environment["Faults"] = ", ".join(settings.embedded_faults)
     environment["Run prefix"] = prefix
     environment["Seed"] = str(settings.seed)
-    profile_version, environment["Version profile"] = _version_profile(settings, facts.version)
+    profile_version, environment["Version profile"] = _version_profile(settings, facts.version, facts.build)
     expect, environment["Known deviations"] = _choose_expectations(settings, profile_version)
     if expect != settings.expect:
         try:
@@ -225,12 +225,22 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
     }
 
 
-def _version_profile(settings: options.Settings, reported: str) -> tuple[str | None, str]:
-    """The version whose profile the run applies (--mm-version, else the reported one), and its line
-    for the report. A reported version that is not a version number applies no profile."""
+def _version_profile(
+    settings: options.Settings, reported: str, build: str | None = None
+) -> tuple[str | None, str]:
+    """The version whose profile the run applies (--mm-version, else the build X-Version-Id names
+    when it is one of the releases that report `reported` -- 3.10.3 reports 3.10.0 -- else the
+    reported one), and its line for the report. A reported version that is not a version number
+    applies no profile."""
     from mmv3 import versions
 
     chosen, origin = (settings.version, "--mm-version") if settings.version else (reported, "reported")
+    if not settings.version and build:
+        with contextlib.suppress(versions.VersionError):
+            tags, rule = load_catalog().profile(reported).facts.tags_for(reported)
+            exact = versions.text(versions.parse(build))
+            if rule == "reported by" and exact in tags and exact != versions.text(versions.parse(reported)):
+                chosen, origin = exact, f"build {build} of reported {reported}"
     try:
         profile = load_catalog().profile(chosen)
     except versions.VersionError:
@@ -320,9 +330,17 @@ def operation_id(operation: Any) -> str:
 
 
 def cases(check: Check) -> pytest.MarkDecorator:
-    """Parametrise a test over the catalogue operations `check` applies to (ids `GET /api/v3/...`)."""
-    operations = check.operations(load_catalog().operations)
+    """Parametrise a test over the catalogue operations `check` applies to (ids `GET /api/v3/...`),
+    as the target's version has them (auth levels, Etags: `Catalog.as_of`); the test modules are
+    collected after preflight, so the version profile is known here."""
+    operations = check.operations(_versioned_catalog().operations)
     return pytest.mark.parametrize("operation", operations, ids=[operation_id(op) for op in operations])
+
+
+def _versioned_catalog() -> Any:
+    shared = _CONFIG[0].stash[STATE].get("shared") if _CONFIG else None
+    version = (shared or {}).get("facts", {}).get("profile_version")
+    return load_catalog().as_of(version)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
