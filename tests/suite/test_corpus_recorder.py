@@ -62,3 +62,33 @@ def test_rate_limit_bursts_keep_their_ends(tmp_path):
     summary = merge(tmp_path)
     assert summary["groups"] == {"ratelimit": 2 * corpus_recorder.KEPT_PER_BURST}
     assert summary["statuses"]["429"] == 9
+
+
+def test_big_json_lists_are_cut_to_their_first_items_and_client_headers_dropped(tmp_path):
+    sessions = [{"id": f"{i:026d}", "props": {"os": "Linux"}, "token": "<redacted>"} for i in range(60)]
+    posts = {
+        "order": [f"{i:026d}" for i in range(40)],
+        "posts": {f"{i:026d}": {"message": "m"} for i in range(40)},
+    }
+    big = _entry(
+        "GET", "http://h/api/v3/users/abcdefghijklmnopqrstuvwxyz/sessions", 200, "2026-01-01T00:00:01Z"
+    )
+    big["request"]["headers"] = [
+        {"name": "User-Agent", "value": "x"},
+        {"name": "Authorization", "value": "<redacted>"},
+    ]
+    big["response"]["content"]["text"] = json.dumps(sessions)
+    page = _entry("GET", "http://h/api/v3/users/me", 200, "2026-01-01T00:00:02Z")
+    page["response"]["content"]["text"] = json.dumps(posts)
+    small = _entry("GET", "http://h/api/v3/users/me", 200, "2026-01-01T00:00:03Z")
+    small["response"]["content"]["text"] = json.dumps(sessions[:2])
+    CorpusRecorder(tmp_path).add([big, page, small], check="schema.success_body", group="users")
+    merge(tmp_path)
+    first, second, third = json.loads((tmp_path / "users.har").read_text())["log"]["entries"]
+    assert [h["name"] for h in first["request"]["headers"]] == ["Authorization"]
+    assert json.loads(first["response"]["content"]["text"]) == sessions[: corpus_recorder.KEPT_ITEMS]
+    assert "cut to their first" in first["response"]["content"]["comment"]
+    cut = json.loads(second["response"]["content"]["text"])
+    assert len(cut["order"]) == len(cut["posts"]) == corpus_recorder.KEPT_ITEMS
+    assert json.loads(third["response"]["content"]["text"]) == sessions[:2]
+    assert "comment" not in third["response"]["content"]

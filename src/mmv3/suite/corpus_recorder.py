@@ -9,12 +9,18 @@ that sent it, or `provisioning`), and `recording.json` summing up the run.
 Entries arrive already redacted (the run's ExchangeLog redacts every secret it learnt: passwords,
 tokens, cookies). Each process appends its entries to a part file of its own under DIR/.parts; the
 controlling process merges the parts at the end (dropping the success exchanges that several checks
-share), orders them by `startedDateTime` and writes the group files.
+share), orders them by `startedDateTime` and writes the group files, one entry per line.
+
+To keep a corpus small (a full run is ~1,900 exchanges), the corpus drops the request headers the
+client sends alike on every request (Host, User-Agent, Accept, Accept-Encoding, Connection), cuts
+the lists of JSON bodies over 2 KB to their first 5 items (noted in `content.comment`), and keeps
+the first and last 10 exchanges of each rate-limit burst (noted in `_note`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -40,6 +46,13 @@ OK = "ok"
 OTHER = "other"
 # The rate-limit checks send hundreds of identical requests: the first and the last are kept.
 KEPT_PER_BURST = 10
+# To keep a corpus small: request headers the client sets the same on every request (not the
+# server's behaviour), and long lists cut to their first items (JSON bodies over BIG_BODY
+# characters: arrays and maps keyed by ids keep KEPT_ITEMS items, so the shape stays valid).
+CLIENT_HEADERS = frozenset({"host", "user-agent", "accept", "accept-encoding", "connection"})
+BIG_BODY = 2048
+KEPT_ITEMS = 5
+_ID = re.compile(r"^[a-z0-9]{26}$")
 
 
 def case_of(check_id: str) -> str:
@@ -101,6 +114,47 @@ def annotate(entry: dict[str, Any], *, check: str, fallback_route: str = "") -> 
     return out
 
 
+def slim(entry: dict[str, Any]) -> dict[str, Any]:
+    """`entry` as the corpus keeps it: without the client's constant request headers, and with the
+    lists of a big JSON body cut to their first KEPT_ITEMS items (`content.comment` says so;
+    `content.size` stays the size the server sent)."""
+    out = dict(entry)
+    request = dict(entry.get("request") or {})
+    request["headers"] = [
+        h for h in request.get("headers") or [] if str(h.get("name", "")).lower() not in CLIENT_HEADERS
+    ]
+    out["request"] = request
+    response = dict(entry.get("response") or {})
+    content = dict(response.get("content") or {})
+    text = content.get("text") or ""
+    if len(text) > BIG_BODY and "json" in str(content.get("mimeType") or "").lower():
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return out
+        cut, changed = _cut_lists(body)
+        if changed:
+            content["text"] = json.dumps(cut, ensure_ascii=False, separators=(",", ":"))
+            content["comment"] = (
+                f"lists cut to their first {KEPT_ITEMS} items for the corpus ({len(text)} characters sent)"
+            )
+            response["content"] = content
+            out["response"] = response
+    return out
+
+
+def _cut_lists(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, list):
+        items = [_cut_lists(item) for item in value[:KEPT_ITEMS]]
+        return [item for item, _ in items], len(value) > KEPT_ITEMS or any(c for _, c in items)
+    if isinstance(value, dict):
+        id_map = len(value) > KEPT_ITEMS and all(_ID.match(str(key)) for key in value)
+        pairs = list(value.items())[:KEPT_ITEMS] if id_map else list(value.items())
+        cut = {key: _cut_lists(item) for key, item in pairs}
+        return {key: item for key, (item, _) in cut.items()}, id_map or any(c for _, c in cut.values())
+    return value, False
+
+
 def _group(entry: dict[str, Any], fallback: str) -> str:
     request = entry.get("request") or {}
     found = load_catalog().match(str(request.get("method") or "GET"), str(request.get("url") or ""))
@@ -115,6 +169,17 @@ def _key(entry: dict[str, Any]) -> tuple:
         request.get("method"),
         request.get("url"),
         response.get("status"),
+    )
+
+
+def _har_text(entries: list[dict[str, Any]]) -> str:
+    """A HAR 1.2 document with one entry per line (small, and diffs line up with exchanges)."""
+    creator = json.dumps({"name": "mmv3 check --record", "version": __version__})
+    lines = [json.dumps(entry, ensure_ascii=False, separators=(",", ":")) for entry in entries]
+    return (
+        f'{{"log": {{"version": "1.2", "creator": {creator}, "pages": [], "entries": [\n'
+        + ",\n".join(lines)
+        + "\n]}}\n"
     )
 
 
@@ -135,7 +200,7 @@ def merge(directory: str | Path, environment: dict[str, str] | None = None) -> d
             if key in seen:
                 continue
             seen.add(key)
-            by_group.setdefault(item["group"], []).append(entry)
+            by_group.setdefault(item["group"], []).append(slim(entry))
     cases: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     groups: dict[str, int] = {}
@@ -145,17 +210,7 @@ def merge(directory: str | Path, environment: dict[str, str] | None = None) -> d
             cases[entry.get("_case", OTHER)] += 1
             statuses[str((entry.get("response") or {}).get("status"))] += 1
         groups[group] = len(entries)
-        har = {
-            "log": {
-                "version": "1.2",
-                "creator": {"name": "mmv3 check --record", "version": __version__},
-                "pages": [],
-                "entries": entries,
-            }
-        }
-        (directory / f"{group}.har").write_text(
-            json.dumps(har, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        (directory / f"{group}.har").write_text(_har_text(entries), encoding="utf-8")
     summary = {
         "recorder": f"mmv3 {__version__} (mmv3 check --record)",
         "entries": sum(groups.values()),
