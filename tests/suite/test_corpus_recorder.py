@@ -58,7 +58,7 @@ def test_rate_limit_bursts_keep_their_ends(tmp_path):
         )
         for i in range(160)
     ]
-    CorpusRecorder(tmp_path).add(burst, check="ratelimit.exceeding", family="ratelimit", group="general")
+    CorpusRecorder(tmp_path).add(burst, check="ratelimit.exceeding", burst=True, group="general")
     summary = merge(tmp_path)
     assert summary["groups"] == {"ratelimit": 2 * corpus_recorder.KEPT_PER_BURST}
     assert summary["statuses"]["429"] == 9

@@ -72,15 +72,16 @@ class CorpusRecorder:
         entries: Iterable[dict[str, Any]],
         *,
         check: str,
-        family: str = "",
+        burst: bool = False,
         route: str = "",
         group: str = "",
     ) -> int:
         """Append `entries` (redacted HAR entries) sent by `check` on the operation `route`
-        (`METHOD template`, whose catalogue group is `group`); returns how many were kept."""
+        (`METHOD template`, whose catalogue group is `group`); returns how many were kept. The
+        exchanges of a server-wide rate-limit check (`burst`) go to ratelimit.har, its ends only."""
         entries = list(entries)
         dropped = 0
-        if family == RATELIMIT_GROUP and len(entries) > 2 * KEPT_PER_BURST:
+        if burst and len(entries) > 2 * KEPT_PER_BURST:
             dropped = len(entries) - 2 * KEPT_PER_BURST
             entries = entries[:KEPT_PER_BURST] + entries[-KEPT_PER_BURST:]
         lines = []
@@ -88,7 +89,7 @@ class CorpusRecorder:
             annotated = annotate(entry, check=check, fallback_route=route)
             if dropped:
                 annotated["_note"] = f"{dropped} exchanges of this check in the middle are not recorded"
-            target = RATELIMIT_GROUP if family == RATELIMIT_GROUP else _group(annotated, group)
+            target = RATELIMIT_GROUP if burst else _group(annotated, group)
             lines.append(json.dumps({"group": target, "entry": annotated}, ensure_ascii=False))
         if lines:
             with self.path.open("a", encoding="utf-8") as out:

@@ -435,9 +435,8 @@ class Conformance:
                 self.request.node.user_properties.append((stopping.GONE_PROPERTY, session.gone))
         corpus = _corpus(self.config)
         if corpus is not None and outcome.entries:
-            corpus.add(
-                outcome.entries, check=check.id, family=check.family, route=route, group=operation.group
-            )
+            burst = check.family == "ratelimit" and check.server_wide
+            corpus.add(outcome.entries, check=check.id, burst=burst, route=route, group=operation.group)
         if outcome.entries:
             entries = outcome.entries
             if len(entries) > 2 * SHOWN_EXCHANGES:
