@@ -156,7 +156,11 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         raise preflight.PreflightError(preflight.ExitCode.NOT_V3, str(exc)) from None
     facts = preflight.check_server(client)
     world = World(
-        client.base_url, prefix=prefix, seed=settings.seed, timeout=timeout, recorder=new_recorder()
+        client.base_url,
+        prefix=prefix,
+        seed=settings.seed,
+        timeout=timeout,
+        recorder=new_recorder(recording=bool(settings.record)),
     )
     for role, login_id, secret in (("user", user, password), ("admin", admin, admin_password)):
         if login_id and secret:
@@ -332,7 +336,8 @@ def _session(config: pytest.Config) -> ConformanceSession:
             if shared.get("pacer_file"):
                 share_for_target(shared["facts"]["base_url"], shared["pacer_file"])
             worker = getattr(config, "workerinput", {}).get("workerid", "")
-            world = World.restore(shared["world"], timeout=timeout, recorder=new_recorder(), worker=worker)
+            recorder = new_recorder(recording=bool(shared.get("record")))
+            world = World.restore(shared["world"], timeout=timeout, recorder=recorder, worker=worker)
         if "expect" not in state:
             state["expect"] = expectations.load(shared.get("expect"))
         state["session"] = ConformanceSession(

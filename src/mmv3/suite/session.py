@@ -441,5 +441,7 @@ def _slow_operation(method: str, url_or_path: str) -> Operation | None:
     return found[0]
 
 
-def new_recorder() -> ExchangeLog:
-    return ExchangeLog(max_body=64 * 1024)
+def new_recorder(*, recording: bool = False) -> ExchangeLog:
+    """The run's exchange log; bodies are cut at 64 KB for the report's attachments, at 16 MB when
+    the run records a corpus (whose recorder cuts big JSON lists itself and needs the whole body)."""
+    return ExchangeLog(max_body=(16 * 1024 if recording else 64) * 1024)
