@@ -9,11 +9,15 @@ nothing and runs no server. For every release tag v3.0.0 ... v4.8.1 (final relea
 - every route api/*.go registers (`BaseRoutes.<Router>.Handle("/path", wrapper(handler)).Methods(...)`,
   the routers' prefixes read from api/api.go), as METHOD + template with gorilla's `{name:regex}`
   reduced to `{name}`;
-- every JSON field (`json:"name,..."` tag) of the Go structs behind schemas/models/*.json;
+- every JSON field (`json:"name,..."` tag) of the Go structs behind schemas/models/*.json, and the
+  keys of the client config map (`props["Key"] =` in utils/config.go);
 - how each route is wrapped (`ApiUserRequired`, `ApiAppHandler`, ...: the auth level it has in that
   release) and whether its handler refuses with `HasSystemAdminPermissions` (the 403 id
   api.context.system_permissions.app_error instead of api.context.permissions.app_error) or sends
-  an Etag (HandleEtag / HEADER_ETAG_SERVER in its body);
+  an Etag (HandleEtag / HEADER_ETAG_SERVER in its body) or writes a file with no content type
+  (`writeFileResponse(name, "", ...)`: sent as application/octet-stream);
+- the list/map fields of models (NIL_FIELDS) that some `model.<Struct>{...}` literal in api/, store/
+  or app/ leaves unset, which the release then sends as null (`{"order": null, "posts": null}`);
 - server-wide behaviour read from api/*.go: the parts of X-Version-Id (the `fmt.Sprintf` that sets
   it), the cookies a refused session token clears (RemoveSessionCookie), whether a 304 repeats the
   Etag (HandleEtag).
@@ -79,6 +83,11 @@ MODEL_STRUCTS = {
     "UserAutocompleteInChannel": "UserAutocompleteInChannel",
     "UserAutocompleteInTeam": "UserAutocompleteInTeam",
 }
+
+# schemas/models/<file> -> a map the server builds key by key: the label its keys are filed under, and
+# where they are read (the `props["Key"] = ...` assignments of utils/config.go, every release).
+MAP_MODELS = {"ClientConfig": "client config props (utils/config.go)"}
+_PROPS_KEY = re.compile(r"\bprops\[\"(\w+)\"\]\s*=")
 
 # The root routers' prefixes where api.go does not spell them as string literals.
 _ROOTS = {
@@ -332,6 +341,24 @@ def runs(values: list, tags: list[str]) -> list[dict]:
     return out
 
 
+# Models whose list/map fields a release may leave nil (encoded as null) when its code builds the
+# struct bare: `model.PostList{}` without `Order:` leaves `order` null.
+NIL_FIELDS = {"PostList": {"Order": "order", "Posts": "posts"}}
+
+
+def nil_fields(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Per model of NIL_FIELDS, the JSON fields some literal `model.<Struct>{...}` of the source
+    leaves unset (so nil, sent as null)."""
+    out: dict[str, set[str]] = {}
+    for name, fields in NIL_FIELDS.items():
+        pattern = re.compile(r"model\." + name + r"\{([^{}]*)\}")
+        for text in sources.values():
+            for match in pattern.finditer(strip_code(text)):
+                given = set(re.findall(r"(\w+)\s*:", match.group(1)))
+                out.setdefault(name, set()).update(j for go, j in fields.items() if go not in given)
+    return out
+
+
 def structs_of(models: dict[str, str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for text in models.values():
@@ -367,13 +394,24 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
     handler_sets: list[dict[tuple[str, str], tuple[str, str]]] = []
     system_permission_sets: list[set[tuple[str, str]]] = []
     etag_sets: list[set[tuple[str, str]]] = []
+    untyped_sets: list[set[tuple[str, str]]] = []
+    nil_sets: list[dict[str, set[str]]] = []
     behaviour: dict[str, list] = {"version_id": [], "cleared_cookies": [], "etag_on_304": []}
     for tag in tags:
         api = mirror.files(tag, "api")
         model = mirror.files(tag, "model")
+        code = {f"api/{k}": v for k, v in api.items()}
+        for folder in ("store", "app"):  # app/ appears in 3.9
+            try:
+                code.update({f"{folder}/{k}": v for k, v in mirror.files(tag, folder).items()})
+            except ToolError:
+                pass
+        nil_sets.append(nil_fields(code))
         reported[version_of(tag)] = reported_version(model)
         route_sets.append({(m, shape(t)) for m, t in routes_of(api)})
         struct_sets.append(structs_of(model))
+        config_go = strip_code(mirror.files(tag, "utils").get("config.go", ""))
+        struct_sets[-1][MAP_MODELS["ClientConfig"]] = set(_PROPS_KEY.findall(config_go))
         handlers = handlers_of(api)
         handler_sets.append(handlers)
         bodies = function_bodies(api)
@@ -392,6 +430,13 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
                 if re.search(r"HEADER_ETAG_SERVER|HandleEtag\(", bodies.get(name, ""))
             }
         )
+        untyped_sets.append(
+            {
+                key
+                for key, (_, name) in handlers.items()
+                if re.search(r'writeFileResponse\([^,()]+,\s*""', bodies.get(name, ""))
+            }
+        )
         behaviour["version_id"].append(version_id_format(api))
         behaviour["cleared_cookies"].append(cleared_cookies(api, model))
         behaviour["etag_on_304"].append(etag_on_304(api))
@@ -408,6 +453,7 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
     wrappers: dict[str, list] = {}
     system_permissions: dict[str, dict] = {}
     etags: dict[str, dict] = {}
+    octet_stream: dict[str, dict] = {}
     for method, template in catalogue:
         key, found = f"{method} {template}", (method, shape(template))
         wrapped = runs([h.get(found, (None,))[0] for h in handler_sets], tags)
@@ -419,10 +465,13 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
         entry = span([found in sends for sends in etag_sets], tags)
         if entry is not None:
             etags[key] = entry
+        entry = span([found in untyped for untyped in untyped_sets], tags)
+        if entry is not None:
+            octet_stream[key] = entry
     fields: dict[str, dict[str, dict]] = {}
     unmatched: dict[str, list[str]] = {}
     for name, properties in sorted(models.items()):
-        struct = MODEL_STRUCTS.get(name)
+        struct = MODEL_STRUCTS.get(name) or MAP_MODELS.get(name)
         if struct is None:
             continue
         out: dict[str, dict] = {}
@@ -440,8 +489,9 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
             "registers each catalogue route and whose model/*.go struct has each JSON field; `wrappers`, "
             "`behaviour`: runs of releases sharing a value (a route's wrapper, the parts of X-Version-Id, the "
             "cookies a refused token clears, whether a 304 repeats the Etag); `system_permissions_refusal`: "
-            "the releases whose handler refuses with HasSystemAdminPermissions; `etag_routes`: the releases whose "
-            "handler sends an Etag. Do not edit by hand: run the tool."
+            "the releases whose handler refuses with HasSystemAdminPermissions; `nullable`: the releases whose "
+            "code builds the model with that list or map unset (sent as null); `etag_routes`: the releases whose "
+            "handler sends an Etag; `octet_stream_routes`: whose handler sends its file as application/octet-stream. Do not edit by hand: run the tool."
         ),
         "tags": [version_of(t) for t in tags],
         "newest": version_of(tags[-1]),
@@ -451,7 +501,16 @@ def derive(mirror: Mirror, catalogue: list[tuple[str, str]], models: dict[str, l
         "wrappers": wrappers,
         "system_permissions_refusal": system_permissions,
         "etag_routes": etags,
+        "octet_stream_routes": octet_stream,
         "behaviour": {name: runs(values, tags) for name, values in behaviour.items()},
+        "nullable": {
+            name: {
+                field: entry
+                for field in fields.values()
+                if (entry := span([field in found.get(name, set()) for found in nil_sets], tags))
+            }
+            for name, fields in NIL_FIELDS.items()
+        },
         "models": fields,
         "fields_not_in_struct": unmatched,
     }

@@ -52,6 +52,7 @@ WRAPPER_AUTH: dict[str, tuple[str, bool]] = {
 }
 # The 403 id of a handler that refuses a non-admin itself (HasSystemAdminPermissions, up to 3.4).
 SYSTEM_PERMISSIONS_ID = "api.context.system_permissions.app_error"
+OCTET_STREAM = "application/octet-stream"
 _METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "trace")
 _VAR = re.compile(r"\{([^{}]+)\}")
 # Characters left as they are when a value is put into a path segment (RFC 3986 pchar minus '/').
@@ -334,7 +335,8 @@ class Catalog:
     def as_of(self, version: str | None) -> Catalog:
         """The catalogue as a target of `version` has it: each route's auth level and trust from the
         wrapper its release registers it with, the 403 id of handlers that refuse a non-admin
-        themselves, no Etag demanded where the release's handler sends none (schemas/versions.json).
+        themselves, no Etag demanded where the release's handler sends none, application/octet-stream
+        where it writes a file without a content type (schemas/versions.json).
         Routes whose matching releases disagree keep what the catalogue says. Cached per profile."""
         if version is None or self.facts is None:
             return self
@@ -353,6 +355,8 @@ class Catalog:
                 updates.update(auth="system_admin", admin_refusal_id=SYSTEM_PERMISSIONS_ID)
             if op.etag and profile.lacks_etag(op.key):
                 updates["etag"] = False
+            if profile.sends_octet_stream(op.key) and op.response_content_type != OCTET_STREAM:
+                updates["response_content_type"] = OCTET_STREAM
             if updates:
                 changed[op.key] = dataclasses.replace(op, **updates)
         if not changed:

@@ -1007,7 +1007,9 @@ def _upload(world: World, role: str, channel: str) -> dict:
         path = str(filenames[0])
         info = {"name": path.split("/", 3)[-1], "path": path}
         world.post(role, channel_id, f"{world.prefix} file", filenames=[path])
-        link = world.send(_api(role, "POST", f"teams/{_team(world)}/files/get_public_link", json={"filename": path}))
+        link = world.send(
+            _api(role, "POST", f"teams/{_team(world)}/files/get_public_link", json={"filename": path})
+        )
     else:
         info = (answer.get("file_infos") or [{}])[0]
         world.post(role, channel_id, f"{world.prefix} file", file_ids=[info.get("id", "")])

@@ -127,7 +127,9 @@ class VersionFacts:
         wrappers: Mapping[str, tuple[Run, ...]] | None = None,
         system_permissions: Mapping[str, Span] | None = None,
         etag_routes: Mapping[str, Span] | None = None,
+        octet_stream_routes: Mapping[str, Span] | None = None,
         behaviour: Mapping[str, tuple[Run, ...]] | None = None,
+        nullable: Mapping[str, Mapping[str, Span]] | None = None,
     ) -> None:
         self.tags = tags
         self.reported = dict(reported)
@@ -137,7 +139,9 @@ class VersionFacts:
         self.wrappers = dict(wrappers or {})
         self.system_permissions = dict(system_permissions or {})
         self.etag_routes = dict(etag_routes or {})
+        self.octet_stream_routes = dict(octet_stream_routes or {})
         self.behaviour = dict(behaviour or {})
+        self.nullable = {model: dict(spans) for model, spans in (nullable or {}).items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> VersionFacts:
@@ -174,8 +178,18 @@ class VersionFacts:
         etags = {
             str(k): _span(v, f"{source}: etag_routes {k}") for k, v in (data.get("etag_routes") or {}).items()
         }
+        untyped = {
+            str(k): _span(v, f"{source}: octet_stream_routes {k}")
+            for k, v in (data.get("octet_stream_routes") or {}).items()
+        }
         behaviour = {
             str(k): _runs(v, f"{source}: behaviour {k}") for k, v in (data.get("behaviour") or {}).items()
+        }
+        nullable = {
+            str(model): {
+                str(f): _span(v, f"{source}: nullable {model}.{f}") for f, v in (spans or {}).items()
+            }
+            for model, spans in (data.get("nullable") or {}).items()
         }
         return cls(
             tags,
@@ -186,7 +200,9 @@ class VersionFacts:
             wrappers=wrappers,
             system_permissions=system_permissions,
             etag_routes=etags,
+            octet_stream_routes=untyped,
             behaviour=behaviour,
+            nullable=nullable,
         )
 
     def tags_for(self, version: str) -> tuple[tuple[str, ...], str]:
@@ -272,6 +288,20 @@ class Profile:
     def refuses_with_system_permissions(self, route: str) -> bool:
         """Whether every matching release's handler refuses a non-admin with HasSystemAdminPermissions."""
         span = self.facts.system_permissions.get(route)
+        return self.version is not None and span is not None and all(span.has(tag) for tag in self.tags)
+
+    def nullable_fields(self, model: str) -> list[str]:
+        """The fields of `model` that some matching release may send as null (a list or map its code
+        leaves unset: `{"order": null, "posts": null}` for an empty PostList up to 4.0)."""
+        if self.version is None:
+            return []
+        spans = self.facts.nullable.get(model, {})
+        return [name for name, span in spans.items() if any(span.has(tag) for tag in self.tags)]
+
+    def sends_octet_stream(self, route: str) -> bool:
+        """Whether every matching release's handler writes `route`'s file without a content type
+        (sent as application/octet-stream: the 3.5 ... 4.0 thumbnails and previews)."""
+        span = self.facts.octet_stream_routes.get(route)
         return self.version is not None and span is not None and all(span.has(tag) for tag in self.tags)
 
     def lacks_etag(self, route: str) -> bool:
