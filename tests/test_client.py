@@ -630,3 +630,18 @@ def test_har_body_that_is_not_json_keeps_its_text(slow_server):
         e["response"]["content"].get("text") for e in har["log"]["entries"] if e["response"]["status"] == 429
     }
     assert texts == {"limit exceeded\n"}
+
+
+def test_a_servers_asterisk_mask_is_not_taken_for_a_secret():
+    from mmv3 import redact
+
+    body = {
+        "SqlSettings": {"AtRestEncryptKey": "k3y"},
+        "EmailSettings": {"SMTPPassword": "", "Password": "hunter22"},
+    }
+    body["ElasticsearchSettings"] = {"Password": "********************************"}
+    out = redact.json_value(body)
+    assert (
+        out["ElasticsearchSettings"]["Password"] == "********************************"
+    )  # GET /admin/config's mask
+    assert out["EmailSettings"] == {"SMTPPassword": "", "Password": "<redacted>"}

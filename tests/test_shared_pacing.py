@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 
 from mmv3.client import Pacer, ProcessSharedPacer, Ticket, read_state, write_state
 from mmv3.ratelimit import Observed
@@ -71,6 +72,31 @@ def test_an_unlimited_server_is_not_serialised(tmp_path):
     one, two = pacer.acquire(), pacer.acquire()
     pacer.release(one, Observed(None, None, None, None))
     pacer.release(two, Observed(None, None, None, None))
+
+
+def test_a_detached_slow_request_does_not_hold_the_other_process_back(tmp_path):
+    """A route slow by design (20 s on real servers) is out without the lock: the other process's
+    requests go on meanwhile, and its answer is applied when it comes."""
+    clock = Clock()
+    path = tmp_path / "pacer"
+    first, second = (ProcessSharedPacer(path, clock=clock) for _ in range(2))
+    probe = first.try_acquire()
+    first.release(probe, drained(remaining=10))
+    slow = first.try_acquire()
+    assert isinstance(slow, Ticket)
+    got: list = []
+    blocked = threading.Thread(target=lambda: got.append(second.try_acquire()), daemon=True)
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive(), "without detach the other process waits for the slow answer"
+    first.detach(slow)
+    blocked.join(2)
+    assert not blocked.is_alive()
+    (ticket,) = got
+    assert isinstance(ticket, Ticket) and ticket.seq == slow.seq + 1  # the slow one's slot counts as spent
+    second.release(ticket, drained(remaining=8))
+    first.release(slow, drained(remaining=9))  # an older answer than the newest applied one
+    assert first.limit == 11 and second.limit == 11
 
 
 WORKER = textwrap.dedent(

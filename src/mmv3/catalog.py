@@ -34,6 +34,25 @@ from mmv3 import paths, versions
 
 AUTH_LEVELS = ("none", "session", "session-mfa-exempt", "system_admin", "web")
 SESSION_AUTH = ("session", "session-mfa-exempt", "system_admin")
+# The auth level (and trust of the requester) each api/*.go handler wrapper gives a route, in every
+# release that has the wrapper (schemas/versions.json records which wrapper a release uses).
+WRAPPER_AUTH: dict[str, tuple[str, bool]] = {
+    "ApiAppHandler": ("none", False),
+    "ApiAppHandlerTrustRequester": ("none", True),
+    "ApiAppHandlerTrustRequesterIndependent": ("none", True),
+    "ApiUserRequired": ("session", False),
+    "ApiUserRequiredActivity": ("session", False),
+    "ApiUserRequiredTrustRequester": ("session", True),
+    "ApiUserRequiredMfa": ("session-mfa-exempt", False),
+    "ApiAdminSystemRequired": ("system_admin", False),
+    "ApiAdminSystemRequiredTrustRequester": ("system_admin", True),
+    "AppHandler": ("web", False),
+    "AppHandlerIndependent": ("web", False),
+    "AppHandlerTrustRequester": ("web", True),
+}
+# The 403 id of a handler that refuses a non-admin itself (HasSystemAdminPermissions, up to 3.4).
+SYSTEM_PERMISSIONS_ID = "api.context.system_permissions.app_error"
+OCTET_STREAM = "application/octet-stream"
 _METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "trace")
 _VAR = re.compile(r"\{([^{}]+)\}")
 # Characters left as they are when a value is put into a path segment (RFC 3986 pchar minus '/').
@@ -116,6 +135,8 @@ class Operation:
     slow_reason: str = ""
     # The releases whose api/*.go registers the route (schemas/versions.json); None when not derived.
     served: versions.Span | None = field(default=None, compare=False, hash=False, repr=False)
+    # The 403 id a non-admin gets on a system-admin route; None: api.context.permissions.app_error.
+    admin_refusal_id: str | None = None
     request_example: Any = field(default=None, compare=False, hash=False, repr=False)
     _regex: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -216,6 +237,7 @@ class Catalog:
         self.facts = facts
         self._by_id = {op.operation_id: op for op in operations}
         self._by_route = {(op.method, op.template): op for op in operations}
+        self._as_of: dict[tuple[str, ...], Catalog] = {}
         self._index, self._wildcards = _build_index(dispatch_order)
 
     def __repr__(self) -> str:
@@ -309,6 +331,45 @@ class Catalog:
     def not_served_by(self, version: str | None) -> tuple[Operation, ...]:
         profile = self.profile(version)
         return tuple(op for op in self.operations if not profile.serves(op.key))
+
+    def as_of(self, version: str | None) -> Catalog:
+        """The catalogue as a target of `version` has it: each route's auth level and trust from the
+        wrapper its release registers it with, the 403 id of handlers that refuse a non-admin
+        themselves, no Etag demanded where the release's handler sends none, application/octet-stream
+        where it writes a file without a content type (schemas/versions.json).
+        Routes whose matching releases disagree keep what the catalogue says. Cached per profile."""
+        if version is None or self.facts is None:
+            return self
+        profile = self.profile(version)
+        cached = self._as_of.get(profile.key)
+        if cached is not None:
+            return cached
+        changed = {}
+        for op in self.operations:
+            updates: dict[str, Any] = {}
+            wrapper = profile.wrapper(op.key)
+            if wrapper and wrapper != op.wrapper and wrapper in WRAPPER_AUTH:
+                auth, trusted = WRAPPER_AUTH[wrapper]
+                updates.update(wrapper=wrapper, auth=auth, trusted=trusted)
+            if profile.refuses_with_system_permissions(op.key):
+                updates.update(auth="system_admin", admin_refusal_id=SYSTEM_PERMISSIONS_ID)
+            if op.etag and profile.lacks_etag(op.key):
+                updates["etag"] = False
+            if profile.sends_octet_stream(op.key) and op.response_content_type != OCTET_STREAM:
+                updates["response_content_type"] = OCTET_STREAM
+            if updates:
+                changed[op.key] = dataclasses.replace(op, **updates)
+        if not changed:
+            view = self
+        else:
+            view = Catalog(
+                tuple(changed.get(op.key, op) for op in self.operations),
+                tuple(changed.get(op.key, op) for op in self.dispatch_order),
+                self.source,
+                self.facts,
+            )
+        self._as_of[profile.key] = view
+        return view
 
     # ------------------------------------------------------------------ lookup
     def get(self, operation_id: str, template: str | None = None) -> Operation:

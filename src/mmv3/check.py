@@ -120,6 +120,12 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict", action="store_true", help="unknown extra fields fail the schema check"
     )
     conformance.add_argument(
+        "--record",
+        metavar="DIR",
+        help="also write every exchange of the conformance run under DIR as a corpus "
+        "(redacted HAR 1.2 per route group, as tests/corpus/)",
+    )
+    conformance.add_argument(
         "--families",
         metavar="LIST",
         help=f"comma-separated check families to run (default all: {','.join(FAMILIES)})",
@@ -437,6 +443,8 @@ def run_conformance(run: CheckRun, timeout: float) -> Step:
         command += ["--mm-version", args.server_version]
     if args.strict:
         command.append("--mm-strict")
+    if args.record:
+        command += ["--mm-record", str(Path(args.record).resolve())]
     if args.no_ratelimit_tests:
         command.append("--mm-no-ratelimit-tests")
     if args.ratelimit != "auto":

@@ -999,10 +999,21 @@ def _upload(world: World, role: str, channel: str) -> dict:
             files={"files": (name, content, mime)},
         ),
     )
-    info = (answer.get("file_infos") or [{}])[0]
     channel_id = world.objects[channel]["id"]
-    world.post(role, channel_id, f"{world.prefix} file", file_ids=[info.get("id", "")])
-    link = world.send(_api(role, "GET", f"files/{info.get('id', '')}/get_public_link"))
+    filenames = answer.get("filenames") if not answer.get("file_infos") else None
+    if filenames:
+        # Up to 3.4 an upload answers the stored files' paths, `/<channel>/<user>/<id>/<name>`, not
+        # FileInfos: the file is then named by `<id>/<name>` and its public link asked by path.
+        path = str(filenames[0])
+        info = {"name": path.split("/", 3)[-1], "path": path}
+        world.post(role, channel_id, f"{world.prefix} file", filenames=[path])
+        link = world.send(
+            _api(role, "POST", f"teams/{_team(world)}/files/get_public_link", json={"filename": path})
+        )
+    else:
+        info = (answer.get("file_infos") or [{}])[0]
+        world.post(role, channel_id, f"{world.prefix} file", file_ids=[info.get("id", "")])
+        link = world.send(_api(role, "GET", f"files/{info.get('id', '')}/get_public_link"))
     url = link.json() if link.status == 200 else ""
     digest = url.split("h=", 1)[1] if isinstance(url, str) and "h=" in url else "mmv3nohash"
     return {**info, "hash": digest}

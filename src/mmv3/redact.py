@@ -64,17 +64,22 @@ def headers(items: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[tuple[
 
 
 def json_value(value: Any) -> Any:
-    """A deep copy of a decoded JSON value with every secret-named key's value replaced."""
+    """A deep copy of a decoded JSON value with every secret-named key's value replaced (a value of
+    asterisks only is the server's own mask, as GET /admin/config sends it, and stays)."""
     if isinstance(value, dict):
         return {
-            key: (
-                REDACTED if key.lower() in SECRET_KEYS and value[key] not in ("", None) else json_value(val)
-            )
+            key: (REDACTED if key.lower() in SECRET_KEYS and _secret(val) else json_value(val))
             for key, val in value.items()
         }
     if isinstance(value, list):
         return [json_value(item) for item in value]
     return value
+
+
+def _secret(value: Any) -> bool:
+    if value in ("", None):
+        return False
+    return not (isinstance(value, str) and value.strip("*") == "")
 
 
 def text(body: str, secrets: Iterable[str] = ()) -> str:

@@ -105,7 +105,8 @@ class SchemaRegistry:
         """The registry as it applies to a target of `version` (None: this registry, as written).
 
         A field that the version's source lacks (`schemas/versions.json`: introduced later, or removed
-        earlier) is dropped from its model's `required` list; everything else stays as written. The
+        earlier) is dropped from its model's `required` list, and a list or map field that the
+        version's code may leave nil (`nullable`) may also be null; everything else stays as written. The
         result is cached per profile (versions resolving to the same release tags share one).
         VersionError for a malformed version.
         """
@@ -121,6 +122,12 @@ class SchemaRegistry:
             required = contents.get("required")
             if absent and isinstance(required, list) and absent & set(required):
                 contents = {**contents, "required": [f for f in required if f not in absent]}
+            nullable = [f for f in profile.nullable_fields(name) if f in (contents.get("properties") or {})]
+            if nullable:
+                properties = dict(contents["properties"])
+                for field in nullable:
+                    properties[field] = {"anyOf": [properties[field], {"type": "null"}]}
+                contents = {**contents, "properties": properties}
             schemas[name] = contents
         changed = [name for name, contents in schemas.items() if contents is not self._schemas[name]]
         if not changed:

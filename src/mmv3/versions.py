@@ -16,6 +16,12 @@ not demanded of the whole minor line, and nothing is demanded that some matching
 - else the newest tag not newer than `version` (4.10.0 -> 4.9.0; a version older than every tag gets
   the oldest tag, 3.0.0).
 
+Besides routes and fields the file holds per-release values read from the same source: the wrapper of
+each route (its auth level in that release), the routes whose handler refuses with
+HasSystemAdminPermissions or sends an Etag, and server-wide behaviour (`behaviour`: the parts of
+X-Version-Id, the cookies a refused token clears, whether a 304 repeats the Etag). `Profile.values()`
+gives the set of values the matching releases have (several when they disagree).
+
 An item the data file does not mention (a route added to the catalogue after the tool last ran, a model
 without a Go struct) applies to every version.
 """
@@ -93,6 +99,30 @@ def _span(raw: Any, where: str) -> Span:
     return Span(str(raw["since"]), None if until is None else str(until), tuple(raw.get("absent_in") or ()))
 
 
+@dataclass(frozen=True)
+class Run:
+    """Releases since .. until (None: the newest examined) that share one value."""
+
+    since: str
+    until: str | None
+    value: Any
+
+    def has(self, tag: str) -> bool:
+        return Span(self.since, self.until).has(tag)
+
+
+def _runs(raw: Any, where: str) -> tuple[Run, ...]:
+    if not isinstance(raw, list):
+        raise VersionError(f"{where}: expected a list of {{since, until, value}}")
+    out = []
+    for entry in raw:
+        span = _span(entry, where)
+        if "value" not in entry:
+            raise VersionError(f"{where}: a run without a value")
+        out.append(Run(span.since, span.until, entry["value"]))
+    return tuple(out)
+
+
 class VersionFacts:
     """The contents of schemas/versions.json."""
 
@@ -103,12 +133,25 @@ class VersionFacts:
         routes: Mapping[str, Span],
         fields: Mapping[str, Mapping[str, Span]],
         source: str = "",
+        *,
+        wrappers: Mapping[str, tuple[Run, ...]] | None = None,
+        system_permissions: Mapping[str, Span] | None = None,
+        etag_routes: Mapping[str, Span] | None = None,
+        octet_stream_routes: Mapping[str, Span] | None = None,
+        behaviour: Mapping[str, tuple[Run, ...]] | None = None,
+        nullable: Mapping[str, Mapping[str, Span]] | None = None,
     ) -> None:
         self.tags = tags
         self.reported = dict(reported)
         self.routes = dict(routes)
         self.fields = {model: dict(spans) for model, spans in fields.items()}
         self.source = source
+        self.wrappers = dict(wrappers or {})
+        self.system_permissions = dict(system_permissions or {})
+        self.etag_routes = dict(etag_routes or {})
+        self.octet_stream_routes = dict(octet_stream_routes or {})
+        self.behaviour = dict(behaviour or {})
+        self.nullable = {model: dict(spans) for model, spans in (nullable or {}).items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> VersionFacts:
@@ -135,7 +178,42 @@ class VersionFacts:
             }
             for model, entry in (data.get("models") or {}).items()
         }
-        return cls(tags, reported, routes, fields, source)
+        wrappers = {
+            str(k): _runs(v, f"{source}: wrapper of {k}") for k, v in (data.get("wrappers") or {}).items()
+        }
+        system_permissions = {
+            str(k): _span(v, f"{source}: system_permissions_refusal {k}")
+            for k, v in (data.get("system_permissions_refusal") or {}).items()
+        }
+        etags = {
+            str(k): _span(v, f"{source}: etag_routes {k}") for k, v in (data.get("etag_routes") or {}).items()
+        }
+        untyped = {
+            str(k): _span(v, f"{source}: octet_stream_routes {k}")
+            for k, v in (data.get("octet_stream_routes") or {}).items()
+        }
+        behaviour = {
+            str(k): _runs(v, f"{source}: behaviour {k}") for k, v in (data.get("behaviour") or {}).items()
+        }
+        nullable = {
+            str(model): {
+                str(f): _span(v, f"{source}: nullable {model}.{f}") for f, v in (spans or {}).items()
+            }
+            for model, spans in (data.get("nullable") or {}).items()
+        }
+        return cls(
+            tags,
+            reported,
+            routes,
+            fields,
+            source,
+            wrappers=wrappers,
+            system_permissions=system_permissions,
+            etag_routes=etags,
+            octet_stream_routes=untyped,
+            behaviour=behaviour,
+            nullable=nullable,
+        )
 
     def tags_for(self, version: str) -> tuple[tuple[str, ...], str]:
         """The examined release tags a target reporting `version` may be, and how they were chosen."""
@@ -200,6 +278,47 @@ class Profile:
 
     def route_span(self, route: str) -> Span | None:
         return self.facts.routes.get(route)
+
+    def values(self, runs: tuple[Run, ...] | None) -> frozenset:
+        """The values the matching releases have in `runs` (empty: no profile, or none derived)."""
+        if not runs or self.version is None:
+            return frozenset()
+        return frozenset(run.value for run in runs for tag in self.tags if run.has(tag))
+
+    def behaviour(self, name: str) -> frozenset:
+        """The server-wide values of `name` (`version_id`, `cleared_cookies`, `etag_on_304`) that the
+        matching releases have; empty when unknown (no profile, or not derived)."""
+        return self.values(self.facts.behaviour.get(name))
+
+    def wrapper(self, route: str) -> str | None:
+        """The wrapper every matching release registers `route` with (None: unknown, or they differ)."""
+        found = self.values(self.facts.wrappers.get(route))
+        return next(iter(found)) if len(found) == 1 else None
+
+    def refuses_with_system_permissions(self, route: str) -> bool:
+        """Whether every matching release's handler refuses a non-admin with HasSystemAdminPermissions."""
+        span = self.facts.system_permissions.get(route)
+        return self.version is not None and span is not None and all(span.has(tag) for tag in self.tags)
+
+    def nullable_fields(self, model: str) -> list[str]:
+        """The fields of `model` that some matching release may send as null (a list or map its code
+        leaves unset: `{"order": null, "posts": null}` for an empty PostList up to 4.0)."""
+        if self.version is None:
+            return []
+        spans = self.facts.nullable.get(model, {})
+        return [name for name, span in spans.items() if any(span.has(tag) for tag in self.tags)]
+
+    def sends_octet_stream(self, route: str) -> bool:
+        """Whether every matching release's handler writes `route`'s file without a content type
+        (sent as application/octet-stream: the 3.5 ... 4.0 thumbnails and previews)."""
+        span = self.facts.octet_stream_routes.get(route)
+        return self.version is not None and span is not None and all(span.has(tag) for tag in self.tags)
+
+    def lacks_etag(self, route: str) -> bool:
+        """Whether no matching release's handler sends an Etag on `route`, though a release does
+        (False when the source shows no Etag anywhere: not derivable, e.g. a shared helper sends it)."""
+        span = self.facts.etag_routes.get(route)
+        return self.version is not None and span is not None and not any(span.has(tag) for tag in self.tags)
 
 
 @functools.lru_cache(maxsize=1)

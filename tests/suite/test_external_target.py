@@ -42,8 +42,12 @@ def external_run(tmp_path_factory):
             "MMV3_ADMIN_PASSWORD": admin_password,
         }
         reports = tmp_path_factory.mktemp("external-reports")
+        corpus = reports / "corpus"  # under reports/: the secret test below reads it too
         run = run_suite(
-            ["--base-url", server.url, "-m", "not ratelimit"], reports=reports, env=env, timeout=900
+            ["--base-url", server.url, "-m", "not ratelimit", "--mm-record", str(corpus)],
+            reports=reports,
+            env=env,
+            timeout=900,
         )
         tap.seen |= {admin_password, password}
         yield run, tap.seen
@@ -57,6 +61,25 @@ def test_the_suite_runs_against_a_given_target(external_run):
     unexpected = [f"{c.module}::{c.test}[{c.route}]: {c.message[:200]}" for c in run.failures]
     assert not unexpected, "\n".join(unexpected[:30])
     assert run.matrix()["environment"]["Target"].startswith("http://127.0.0.1:"), run.matrix()["environment"]
+
+
+def test_the_recorded_corpus_holds_every_exchange_once(external_run):
+    run, _ = external_run
+    corpus = Path(run.reports) / "corpus"
+    entries = [
+        entry
+        for har in sorted(corpus.glob("*.har"))
+        for entry in json.loads(har.read_text(encoding="utf-8"))["log"]["entries"]
+    ]
+    summary = json.loads((corpus / "recording.json").read_text(encoding="utf-8"))
+    assert len(entries) == summary["entries"] > 1000, summary
+    assert not (corpus / ".parts").exists()
+    assert {"ok", "no_token", "bad_input", "forbidden", "other"} <= {e["_case"] for e in entries}
+    assert all(e["_route"].startswith("/api/v3/") or e["_route"].startswith("/") for e in entries)
+    keys = [(e["startedDateTime"], e["request"]["method"], e["request"]["url"], e["time"]) for e in entries]
+    assert len(keys) == len(set(keys)), "a shared success exchange was written more than once"
+    headers = [h for e in entries for h in e["request"]["headers"] if h["name"].lower() == "authorization"]
+    assert headers and all(h["value"] == "<redacted>" for h in headers)
 
 
 def test_no_secret_is_written_under_reports(external_run):

@@ -45,19 +45,27 @@ def test_server_wide_ratelimit_checks_share_one_worker(tmp_path):
 @pytest.mark.parametrize(
     ("nodeid", "unit"),
     [
-        ("conformance/test_ratelimit.py::test_exceeding[GET /api/v3/general/ping]", "mmv3-ratelimit"),
+        ("conformance/test_ratelimit.py::test_exceeding[GET /api/v3/general/ping]", "mmv3-serial"),
         (
             "/abs/site-packages/mmv3_conformance/test_ratelimit.py::test_sustained_rate[GET x]",
-            "mmv3-ratelimit",
+            "mmv3-serial",
         ),
         ("conformance/test_ratelimit.py::test_headers_present[GET /api/v3/general/ping]", None),
         ("conformance/test_headers.py::test_exceeding[GET /api/v3/general/ping]", None),
         ("conformance/test_schema.py::test_success_body[POST /api/v3/users/login]", None),
+        # a route slow by design: all its checks on one worker, its success answer waited for once
+        ("conformance/test_schema.py::test_success_body[GET /api/v3/admin/recycle_db_conn]", "mmv3-serial"),
+        ("conformance/test_headers.py::test_version_id[GET /api/v3/admin/recycle_db_conn]", "mmv3-serial"),
+        # reloading the config: never while a rate-limit burst runs on another worker
+        ("conformance/test_headers.py::test_version_id[GET /api/v3/admin/reload_config]", "mmv3-serial"),
+        ("conformance/test_schema.py::test_success_body[POST /api/v3/admin/save_config]", "mmv3-serial"),
+        ("conformance/test_schema.py::test_success_body[GET /api/v3/admin/config]", None),
     ],
 )
 def test_units_of_work(nodeid, unit):
     pytest.importorskip("xdist")
-    from mmv3.suite.scheduling import serial_test_names, unit_of
+    from mmv3.suite.scheduling import serial_routes, serial_test_names, slow_routes, unit_of
 
     assert serial_test_names() == SERVER_WIDE
-    assert unit_of(nodeid, serial_test_names()) == (unit or nodeid)
+    assert slow_routes() == {"GET /api/v3/admin/recycle_db_conn"}
+    assert unit_of(nodeid, serial_test_names(), serial_routes()) == (unit or nodeid)

@@ -18,6 +18,7 @@ import string
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mmv3 import versions
 from mmv3.checks import PERMISSIONS, SESSION_EXPIRED, Probe, Skip, check, describe, expect_app_error
 from mmv3.recipes import PARAMS, UNKNOWN, Refused, Request, build, prepare, recipe_for
 
@@ -56,10 +57,24 @@ def _garbage_token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(26))
 
 
-def _clears_cookies(response: Response) -> list[str]:
+SESSION_COOKIES = ("MMAUTHTOKEN", "MMUSERID")
+
+
+def cleared_cookies(probe: Probe) -> tuple[str, ...]:
+    """The cookies a refused token clears on the target's version: those every matching release's
+    RemoveSessionCookie clears (schemas/versions.json; MMUSERID only from 3.9), else both."""
+    version = getattr(probe, "profile_version", None)
+    found = versions.profile(version).behaviour("cleared_cookies") if version else frozenset()
+    if not found:
+        return SESSION_COOKIES
+    common = set.intersection(*(set(str(value).split()) for value in found))
+    return tuple(name for name in SESSION_COOKIES if name in common)
+
+
+def _clears_cookies(response: Response, names: tuple[str, ...] = SESSION_COOKIES) -> list[str]:
     problems = []
     cookies = response.cookies
-    for name in ("MMAUTHTOKEN", "MMUSERID"):
+    for name in names:
         cookie = cookies.get(name)
         if cookie is None:
             problems.append(f"no Set-Cookie clearing {name}")
@@ -77,12 +92,13 @@ def no_token(op: Operation, probe: Probe) -> list[str]:
 
 @check("auth", applies=needs_session, severity="blocker")
 def garbage_token(op: Operation, probe: Probe) -> list[str]:
-    """An unknown token gets the 401 and Set-Cookie headers clearing MMAUTHTOKEN and MMUSERID."""
+    """An unknown token gets the 401 and Set-Cookie headers clearing MMAUTHTOKEN and MMUSERID (only
+    MMAUTHTOKEN before 3.9, whose RemoveSessionCookie clears no other)."""
     # Sent as a plain header: a made-up token is no secret the reports must hide.
     garbage = {"Authorization": f"Bearer {_garbage_token()}"}
     response = probe.send(probe_call(op, probe, "anon", label="garbage token", headers=garbage))
     problems = expect_app_error(response, 401, SESSION_EXPIRED)
-    return problems or _clears_cookies(response)
+    return problems or _clears_cookies(response, cleared_cookies(probe))
 
 
 def revoked_token(probe: Probe) -> str:
@@ -135,7 +151,8 @@ def regular_user_refused(op: Operation, probe: Probe) -> list[str]:
     refused = recipe.refused if recipe is not None and recipe.refused is not None else None
     if refused is None:
         response = probe.send(probe_call(op, probe, "member", label="regular user on an admin route"))
-        return expect_app_error(response, 403, PERMISSIONS)
+        # Up to 3.4 some admin handlers refuse by themselves, with an id of their own.
+        return expect_app_error(response, 403, getattr(op, "admin_refusal_id", None) or PERMISSIONS)
     if not probe.world.has(refused.role):
         raise Skip(f"no {refused.role} account in this run")
     extra = prepare(probe.world, refused)

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mmv3 import versions
 from mmv3.checks import REQUEST_ID, Probe, check, describe, on_upgrade
 from mmv3.provision import Call
 
@@ -13,9 +14,27 @@ if TYPE_CHECKING:
     from mmv3.catalog import Operation
 
 LOGIN = ("POST", "/api/v3/users/login")
-VERSION_ID = re.compile(
-    r"^(?P<version>\d+\.\d+\.\d+)\.(?P<build>.+)\.(?P<hash>[0-9a-f]{32})\.(?P<licensed>true|false)$"
-)
+# The parts X-Version-Id may print (schemas/versions.json `behaviour.version_id` names, per release,
+# which of them and in what order: `version.build.hash.licensed` from 3.7.1, `version.build.hash` in
+# 3.4 ... 3.6.3, `version.modified` up to 3.2).
+VERSION_ID_PARTS = {
+    "version": r"(?P<version>\d+\.\d+\.\d+)",
+    "build": r"(?P<build>.+)",
+    "hash": r"(?P<hash>[0-9a-f]{32})",
+    "modified": r"(?P<modified>\d+)",
+    "licensed": r"(?P<licensed>true|false)",
+}
+VERSION_ID_SHOWN = {"version": "<version>", "build": "<build>", "hash": "<md5>", "modified": "<config time>",
+                    "licensed": "<true|false>"}  # fmt: skip
+DEFAULT_VERSION_ID = "version.build.hash.licensed"
+
+
+def version_id_pattern(form: str) -> re.Pattern[str]:
+    """The regex of one X-Version-Id form (`version.build.hash.licensed`)."""
+    return re.compile("^" + r"\.".join(VERSION_ID_PARTS[part] for part in form.split(".")) + "$")
+
+
+VERSION_ID = version_id_pattern(DEFAULT_VERSION_ID)
 TOKEN = re.compile(r"^[a-z0-9]{26}$")
 
 # X-Request-Id values seen in this process, with the route that got each: ids must be unique.
@@ -55,12 +74,28 @@ def version_id(op: Operation, probe: Probe) -> list[str]:
     value = response.version_id
     if not value:
         return [f"no X-Version-Id on {describe(response)}"]
-    match = VERSION_ID.match(value)
+    forms = sorted(version_id_forms(probe))
+    match = next((m for m in (version_id_pattern(f).match(value) for f in forms) if m), None)
     if match is None:
-        return [f"X-Version-Id {value!r} does not read <version>.<build>.<md5>.<true|false>"]
+        shown = " or ".join(".".join(VERSION_ID_SHOWN[p] for p in form.split(".")) for form in forms)
+        return [f"X-Version-Id {value!r} does not read {shown}"]
     if match["version"] != probe.version:
         return [f"X-Version-Id names version {match['version']}, /general/ping says {probe.version}"]
     return []
+
+
+def version_id_forms(probe: Probe) -> frozenset[str]:
+    """The X-Version-Id forms the target's version prints (the newest form without a profile)."""
+    version = getattr(probe, "profile_version", None)
+    found = versions.profile(version).behaviour("version_id") if version else frozenset()
+    return frozenset(str(f) for f in found) or frozenset({DEFAULT_VERSION_ID})
+
+
+def etag_on_304(probe: Probe) -> bool:
+    """Whether every release of the target's version repeats the Etag on a 304 (not up to 3.5)."""
+    version = getattr(probe, "profile_version", None)
+    found = versions.profile(version).behaviour("etag_on_304") if version else frozenset()
+    return not found or all(found)
 
 
 def _api_get(op: Operation) -> bool:
@@ -114,8 +149,8 @@ _ETAG_ATTEMPTS = 3
 
 @check("headers", applies=_conditional, severity="minor")
 def etag(op: Operation, probe: Probe) -> list[str]:
-    """Routes with an etag send `Etag` on success and answer 304 with an empty body when
-    If-None-Match repeats it; any other If-None-Match gets the full 200."""
+    """Routes with an etag send `Etag` on success and answer 304 with an empty body (repeating the
+    Etag, from 3.6) when If-None-Match repeats it; any other If-None-Match gets the full 200."""
     response = probe.success(op)
     if response.status != 200:
         return [f"the success call answered {describe(response)}, so no Etag to test"]
@@ -143,7 +178,7 @@ def etag(op: Operation, probe: Probe) -> list[str]:
     else:
         if again.content:
             problems.append(f"the 304 answer has a body ({len(again.content)} bytes)")
-        if again.headers.get("Etag") != value:
+        if etag_on_304(probe) and again.headers.get("Etag") != value:
             problems.append(f"the 304 answer's Etag is {again.headers.get('Etag')!r}, not {value!r}")
     return problems
 

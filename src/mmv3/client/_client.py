@@ -367,7 +367,15 @@ class Client:
 
         attempt = 0
         while True:
-            response = self._send(prepared, timeout, allow_redirects, settings, paced, multipart)
+            response = self._send(
+                prepared,
+                timeout,
+                allow_redirects,
+                settings,
+                paced,
+                multipart,
+                long=_longer(timeout, self.timeout),
+            )
             if not (response.is_throttled and paced and attempt < RETRIES_ON_429):
                 break
             attempt += 1  # the pacer counted it and now waits out Retry-After
@@ -418,10 +426,13 @@ class Client:
         settings: dict[str, Any],
         paced: bool,
         multipart: list[dict[str, str]] | None,
+        long: bool = False,
     ) -> Response:
         method, url = prepared.method or "GET", prepared.url or ""
         shown = redact.literal(redact.url(url), self._secrets)
         ticket = self.pacer.acquire() if paced else self.pacer.track()
+        if long:
+            self.pacer.detach(ticket)  # a request given more time than usual: others go on meanwhile
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         try:
@@ -515,6 +526,15 @@ def _header_items(raw: requests.Response) -> Iterator[tuple[str, str]]:
         yield from source.iteritems()
     else:
         yield from raw.headers.items()
+
+
+def _read_timeout(timeout: float | tuple[float, float]) -> float:
+    return float(timeout[1] if isinstance(timeout, tuple) else timeout)
+
+
+def _longer(timeout: float | tuple[float, float], usual: float | tuple[float, float]) -> bool:
+    """Whether `timeout` waits longer for an answer than the client's usual one (a slow route)."""
+    return _read_timeout(timeout) > _read_timeout(usual)
 
 
 def _transport_error(exc: BaseException, method: str, url: str, timeout: Any) -> ClientError | None:

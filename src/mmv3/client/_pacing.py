@@ -197,6 +197,11 @@ class Pacer:
         with self._cond:
             return self._grant(self._clock())
 
+    def detach(self, ticket: Ticket) -> None:
+        """`ticket`'s request may be out for long (a route slow by design): other requests need
+        not wait for its answer. A no-op here (threads of one process never wait for answers);
+        the process-shared pacer lets go of its lock until the answer comes."""
+
     def release(
         self,
         ticket: Ticket,

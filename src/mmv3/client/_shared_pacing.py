@@ -71,6 +71,7 @@ class ProcessSharedPacer(Pacer):
         self._holder = threading.Lock()  # one thread of this process at a time holds the file lock
         self._fd: int | None = None
         self._holding: Ticket | None = None
+        self._detached: set[int] = set()  # seqs of tickets out without the lock
 
     # -- the file --------------------------------------------------------------------
     def _lock(self) -> None:
@@ -141,6 +142,17 @@ class ProcessSharedPacer(Pacer):
             self._unlock()
         return result
 
+    def detach(self, ticket: Ticket) -> None:
+        """Save the mirror (with this slot spent) and unlock while the request is out, so that a
+        request held 20 s by the server does not hold every other process's requests 20 s too.
+        Its answer is applied under the lock again, like any other (older answers than the newest
+        applied one only count the slot free again)."""
+        if self._holding is not ticket:
+            return
+        self._holding = None
+        self._detached.add(ticket.seq)
+        self._unlock()
+
     def release(
         self,
         ticket: Ticket,
@@ -149,6 +161,10 @@ class ProcessSharedPacer(Pacer):
         answered: bool = True,
         throttled: bool = False,
     ) -> None:
+        if ticket.seq in self._detached:
+            self._detached.discard(ticket.seq)
+            self._lock()
+            self._holding = ticket
         holding = self._holding is ticket
         try:
             super().release(ticket, observed, answered=answered, throttled=throttled)

@@ -128,6 +128,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
     ),
     Option(
+        "--mm-record",
+        "MMV3_RECORD",
+        "write every exchange of the run as a corpus under DIR: redacted HAR 1.2 files per route "
+        "group, entries annotated with _route, _case and _check (the layout of tests/corpus/)",
+        metavar="DIR",
+    ),
+    Option(
         "--mm-embedded-rate-limit",
         "MMV3_EMBEDDED_RATE_LIMIT",
         f"rate limit of the embedded reference server, PERSEC/BURST or off (default {EMBEDDED_RATE_LIMIT})",
@@ -184,6 +191,7 @@ class Settings:
     slow_timeout: float | None = None
     progress: int = 15  # seconds between progress lines, 0: none
     progress_file: str | None = None
+    record: str | None = None  # --mm-record: the corpus directory
 
     @property
     def embedded(self) -> bool:

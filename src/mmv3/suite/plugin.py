@@ -27,7 +27,17 @@ from mmv3.catalog import load_catalog
 from mmv3.checks import FAMILIES, Check, all_checks
 from mmv3.client import Client, ClientError, Pacer, read_state, share_for_target, write_state
 from mmv3.provision import ProvisioningError, World, run_prefix
-from mmv3.suite import allure_results, expectations, judged, options, preflight, profile, progress, stopping
+from mmv3.suite import (
+    allure_results,
+    corpus_recorder,
+    expectations,
+    judged,
+    options,
+    preflight,
+    profile,
+    progress,
+    stopping,
+)
 from mmv3.suite.matrix import Matrix, Result
 from mmv3.suite.session import ConformanceSession, Facts, new_recorder
 
@@ -154,7 +164,11 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         raise preflight.PreflightError(preflight.ExitCode.NOT_V3, str(exc)) from None
     facts = preflight.check_server(client)
     world = World(
-        client.base_url, prefix=prefix, seed=settings.seed, timeout=timeout, recorder=new_recorder()
+        client.base_url,
+        prefix=prefix,
+        seed=settings.seed,
+        timeout=timeout,
+        recorder=new_recorder(recording=bool(settings.record)),
     )
     for role, login_id, secret in (("user", user, password), ("admin", admin, admin_password)):
         if login_id and secret:
@@ -185,7 +199,7 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
             environment["Faults"] = ", ".join(settings.embedded_faults)
     environment["Run prefix"] = prefix
     environment["Seed"] = str(settings.seed)
-    profile_version, environment["Version profile"] = _version_profile(settings, facts.version)
+    profile_version, environment["Version profile"] = _version_profile(settings, facts.version, facts.build)
     expect, environment["Known deviations"] = _choose_expectations(settings, profile_version, facts.build)
     if expect != settings.expect:
         try:
@@ -204,6 +218,11 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
     )
     state["world"] = world
     state["stop"] = stopping.StopFile.create()
+    record = str(Path(settings.record).resolve()) if settings.record else None
+    if record:
+        corpus_recorder.CorpusRecorder(record).add(
+            world.recorder.entries(0), check=corpus_recorder.PROVISIONING
+        )
     pacer_file = None
     if getattr(config.option, "numprocesses", None):
         # xdist workers pace through one shared mirror of the server's bucket, seeded with what
@@ -229,13 +248,24 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         "stop_file": str(state["stop"].path),
         "expect": expect,
         "no_ratelimit_tests": settings.no_ratelimit_tests,
+        "record": record,
     }
 
 
-def _version_profile(settings: options.Settings, reported: str) -> tuple[str | None, str]:
-    """The version whose profile the run applies (--mm-version, else the reported one), and its line
-    for the report. A reported version that is not a version number applies no profile."""
+def _version_profile(
+    settings: options.Settings, reported: str, build: str | None = None
+) -> tuple[str | None, str]:
+    """The version whose profile the run applies (--mm-version, else the build X-Version-Id names
+    when it is one of the releases that report `reported` -- 3.10.3 reports 3.10.0 -- else the
+    reported one), and its line for the report. A reported version that is not a version number
+    applies no profile."""
     chosen, origin = (settings.version, "--mm-version") if settings.version else (reported, "reported")
+    if not settings.version and build:
+        with contextlib.suppress(versions.VersionError):
+            tags, rule = load_catalog().profile(reported).facts.tags_for(reported)
+            exact = versions.text(versions.parse(build))
+            if rule == "reported by" and exact in tags and exact != versions.text(versions.parse(reported)):
+                chosen, origin = exact, f"build {build} of reported {reported}"
     try:
         profile = load_catalog().profile(chosen)
     except versions.VersionError:
@@ -302,6 +332,18 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         totals[key] = totals.get(key, 0) + int(value)
 
 
+def _corpus(config: pytest.Config) -> corpus_recorder.CorpusRecorder | None:
+    """This process's side of --mm-record (None when the run records nothing)."""
+    state = config.stash[STATE]
+    record = (state.get("shared") or {}).get("record")
+    if not record:
+        return None
+    if state.get("corpus") is None:
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        state["corpus"] = corpus_recorder.CorpusRecorder(record, part=worker)
+    return state["corpus"]
+
+
 def _session(config: pytest.Config) -> ConformanceSession:
     state = config.stash[STATE]
     if state.get("session") is None:
@@ -314,7 +356,8 @@ def _session(config: pytest.Config) -> ConformanceSession:
             if shared.get("pacer_file"):
                 share_for_target(shared["facts"]["base_url"], shared["pacer_file"])
             worker = getattr(config, "workerinput", {}).get("workerid", "")
-            world = World.restore(shared["world"], timeout=timeout, recorder=new_recorder(), worker=worker)
+            recorder = new_recorder(recording=bool(shared.get("record")))
+            world = World.restore(shared["world"], timeout=timeout, recorder=recorder, worker=worker)
         if "expect" not in state:
             state["expect"] = expectations.load(shared.get("expect"))
         state["session"] = ConformanceSession(
@@ -329,9 +372,17 @@ def operation_id(operation: Any) -> str:
 
 
 def cases(check: Check) -> pytest.MarkDecorator:
-    """Parametrise a test over the catalogue operations `check` applies to (ids `GET /api/v3/...`)."""
-    operations = check.operations(load_catalog().operations)
+    """Parametrise a test over the catalogue operations `check` applies to (ids `GET /api/v3/...`),
+    as the target's version has them (auth levels, Etags: `Catalog.as_of`); the test modules are
+    collected after preflight, so the version profile is known here."""
+    operations = check.operations(_versioned_catalog().operations)
     return pytest.mark.parametrize("operation", operations, ids=[operation_id(op) for op in operations])
+
+
+def _versioned_catalog() -> Any:
+    shared = _CONFIG[0].stash[STATE].get("shared") if _CONFIG else None
+    version = (shared or {}).get("facts", {}).get("profile_version")
+    return load_catalog().as_of(version)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -415,6 +466,10 @@ class Conformance:
                 # The controller ends the run (exit 10 and one line); this report carries the why.
                 state["gone_announced"] = True
                 self.request.node.user_properties.append((stopping.GONE_PROPERTY, session.gone))
+        corpus = _corpus(self.config)
+        if corpus is not None and outcome.entries:
+            burst = check.family == "ratelimit" and check.server_wide
+            corpus.add(outcome.entries, check=check.id, burst=burst, route=route, group=operation.group)
         if outcome.entries:
             entries = outcome.entries
             if len(entries) > 2 * SHOWN_EXCHANGES:
@@ -613,6 +668,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     environment["429 answers to paced requests"] = str(counts["paced_throttled"])
     environment["429 answers"] = str(counts["paced_throttled"] + counts["raw_throttled"])
     state["written"] = matrix.write(settings.reports, environment)
+    if shared.get("record"):
+        summary = corpus_recorder.merge(shared["record"], environment)
+        state["recorded"] = (shared["record"], summary["entries"])
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         allure_results.write_environment(Path(alluredir), environment)
@@ -733,6 +791,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"{len(unused)} known deviation(s) were not checked in this run (not selected)"
         )
+    if state.get("recorded"):
+        where, count = state["recorded"]
+        terminalreporter.write_line(f"corpus: {count} exchanges recorded under {where}")
     if state.get("left"):
         terminalreporter.write_line(
             f"left on the server: {len(state['left'])} objects (v3 deletes no team; deactivating needs an admin)"

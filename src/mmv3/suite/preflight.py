@@ -5,16 +5,19 @@ it rate-limit? Each failure is one line and its own exit status.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from mmv3.checks import describe
+from mmv3.checks.headers import DEFAULT_VERSION_ID, version_id_pattern
 from mmv3.client import Client, ClientError, ServerTimeout, ServerUnreachable
 from mmv3.provision import sign_in
 from mmv3.ratelimit import Observed
 
-VERSION_ID = re.compile(
-    r"^(?P<version>\d+\.\d+\.\d+)\.(?P<build>.+)\.(?P<hash>[0-9a-f]{32})\.(?P<licensed>true|false)$"
+VERSION_ID = version_id_pattern(DEFAULT_VERSION_ID)
+# Older releases print fewer parts (schemas/versions.json `behaviour.version_id`): tried in turn.
+VERSION_ID_FORMS = tuple(
+    version_id_pattern(form)
+    for form in (DEFAULT_VERSION_ID, "version.build.hash", "version.hash", "version.modified")
 )
 
 
@@ -65,8 +68,11 @@ class ServerFacts:
 
 
 def parse_version_id(value: str | None) -> dict[str, str] | None:
-    match = VERSION_ID.match(value or "")
-    return match.groupdict() if match else None
+    for pattern in VERSION_ID_FORMS:
+        match = pattern.match(value or "")
+        if match:
+            return match.groupdict()
+    return None
 
 
 def _transport(exc: ClientError, base_url: str) -> PreflightError:
@@ -112,12 +118,12 @@ def check_server(client: Client) -> ServerFacts:
         )
     parsed = parse_version_id(response.version_id)
     observed = Observed.from_headers(response.headers)
-    licensed = (parsed["licensed"] == "true") if parsed else _licensed(client)
+    licensed = (parsed["licensed"] == "true") if parsed and "licensed" in parsed else _licensed(client)
     return ServerFacts(
         base_url=base,
         version=version,
         version_id=response.version_id,
-        build=parsed["build"] if parsed else None,
+        build=parsed.get("build") if parsed else None,
         licensed=licensed,
         ratelimited=observed.present,
         limit=observed.limit,
