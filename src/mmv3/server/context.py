@@ -74,7 +74,7 @@ class Context:
         value, ok = self.raw_json()
         if not ok or not isinstance(value, dict):
             raise invalid_param(name)
-        return value
+        return gojson.fold(value)
 
     def props(self) -> dict[str, str]:
         """A `map[string]string` body as Go's decoder fills it: null values become "", and any other

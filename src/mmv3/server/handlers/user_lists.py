@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import sanitize
+from mmv3.server import gojson, sanitize
 from mmv3.server.context import Context
 from mmv3.server.errors import forbidden, invalid_param
 from mmv3.server.handlers.users import privacy_etag_suffix
@@ -180,6 +180,7 @@ def _search_body(ctx: Context) -> dict[str, Any]:
         value = {}
     if not ok or not isinstance(value, dict):
         raise invalid_param("")
+    value = gojson.fold(value)
     for key in _SEARCH_STRINGS:
         if value.get(key) is not None and not isinstance(value[key], str):
             raise invalid_param("")
