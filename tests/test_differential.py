@@ -90,10 +90,11 @@ def test_every_catalogue_route_gets_its_cases() -> None:
     names = {c.name for c in cases}
     assert {"ok", "no_token", "bad_input", "null_values", "wrong_types", "unknown_field", "duplicate_keys",
             "case_keys", "trailing_data", "empty_body", "null_item", "query_empty", "query_unknown",
-            "form_extra"} <= names  # fmt: skip
+            "form_extra", "long_strings", "unicode", "number_overflow", "array_for_object",
+            "forbidden"} <= names  # fmt: skip
     assert len(cases) > 900
     admin_writes = [c for c in cases if c.route == "POST /api/v3/admin/save_config"]
-    assert {c.name for c in admin_writes} <= {"ok", "no_token", "bad_input"}
+    assert {c.name for c in admin_writes} <= {"ok", "no_token", "bad_input", "forbidden"}
     assert not [c for c in cases if c.route in NO_VARIANTS and c.transform is not None]
 
 
@@ -112,6 +113,19 @@ def test_go_decoding_variants_build_the_bodies_go_reads() -> None:
     assert json.loads(body("duplicate_keys"))["name"] == "n"  # the later key wins, as in Go
     assert body("trailing_data").endswith('{"mmv3": "trailing"}')
     assert BODY_VARIANTS["null_item"](call) is None  # an object body has no items
+    assert json.loads(body("number_overflow"))["n"] == 2**63  # beyond int64: Go cannot decode it
+    assert body("array_for_object") == "[]"
+    assert json.loads(body("long_strings"))["name"] == "n" + "x" * 300
+
+
+def test_differences_where_49_is_broken_are_known_not_counted() -> None:
+    from mmv3.differential.runner import Difference, Outcome
+
+    outcome = Outcome()
+    outcome.add(Difference("POST /api/v3/teams/{team_id}/posts/search", "bad_input", ["status 500 ≠ 400"]))
+    outcome.add(Difference("POST /api/v3/teams/{team_id}/posts/search", "ok", ["status 500 ≠ 200"]))
+    assert [d.case for d in outcome.known] == ["bad_input"] and "panics" in outcome.known[0].known
+    assert [d.case for d in outcome.differences] == ["ok"]
 
 
 # -- the runner ---------------------------------------------------------------------------------------

@@ -77,3 +77,27 @@ def test_invite_members_keeps_what_fits(world) -> None:
         400,
         "api.team.invite_members.no_one.app_error",
     )
+
+
+def test_a_model_body_that_is_no_object_is_the_zero_model(world) -> None:
+    """PostFromJson/UserFromJson allocate the struct before the type error: `[]` is a zero Post
+    (no channel: 403) and a zero User (no password: invalid), as real 4.9 answered."""
+    api, token, _, team, channel = world
+    base = f"/api/v3/teams/{team['id']}/channels/{channel['id']}/posts"
+    app_error(
+        api.call("POST", f"{base}/create", raw=b"[]", token=token), 403, "api.context.permissions.app_error"
+    )
+    app_error(api.call("POST", "/api/v3/users/create", raw=b'"x"'), 400, "model.user.is_valid.pwd.app_error")
+    app_error(
+        api.call("POST", f"{base}/create", raw=b"null", token=token),
+        400,
+        "api.context.invalid_param.app_error",
+    )
+
+
+def test_a_channel_in_a_team_without_channels_is_404_as_real_49(world) -> None:
+    api, token, _, team, _ = world
+    body = {"team_id": "x" * 26, "name": "nowhere", "display_name": "nowhere", "type": "O"}
+    admin = api.login("folder")  # the first user: system admin, so the team permission passes
+    app_error(api.call("POST", f"/api/v3/teams/{team['id']}/channels/create", body, token=admin), 404,
+              "store.sql_channel.get_channels.not_found.app_error")  # fmt: skip

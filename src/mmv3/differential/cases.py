@@ -1,10 +1,11 @@
 """The request sequences the differential runner sends to both servers.
 
 For every catalogue route with a recipe (`mmv3.recipes`): `ok` (the successful call),
-`no_token` (the same without a session, for routes that need one) and `bad_input` (the
-recipe's refused input). Routes with a JSON body get the Go-decoding edge cases built from the
+`no_token` (the same without a session, for routes that need one), `bad_input` (the recipe's
+refused input) and `forbidden` (the recipe's caller without the right). Routes with a JSON body get the Go-decoding edge cases built from the
 successful call's body: `null_values`, `wrong_types`, `unknown_field`, `duplicate_keys`,
-`case_keys`, `trailing_data`, `empty_body`, and for array bodies `null_item` and `wrong_item`;
+`case_keys`, `long_strings`, `unicode`, `number_overflow`, `array_for_object`, `trailing_data`,
+`empty_body`, and for array bodies `null_item` and `wrong_item`;
 routes with query parameters get `query_empty` and `query_unknown`; form routes `form_extra`.
 
 Variants are sent only where they cannot change the server beyond the run's own objects: never
@@ -28,6 +29,8 @@ NO_VARIANTS = frozenset({
     "POST /api/v3/users/update", "POST /api/v3/users/update_notify", "POST /api/v3/users/newpassword",
     "POST /api/v3/users/{user_id}/update_roles", "POST /api/v3/users/update_active",
     "POST /api/v3/users/login", "POST /api/v3/users/logout",
+    # the run's own team: a variant one server takes and the other refuses would make them diverge
+    "POST /api/v3/teams/{team_id}/update",
 })  # fmt: skip
 
 Transform = Callable[[Call], Call | None]
@@ -65,11 +68,12 @@ def _wrong(value: Any) -> Any:
     return "mmv3"
 
 
-def _object_variant(build: Callable[[dict], str]) -> Transform:
+def _object_variant(build: Callable[[dict], str | None]) -> Transform:
     def transform(call: Call) -> Call | None:
         if not isinstance(call.json, dict) or not call.json:
             return None
-        return _raw(call, build(call.json))
+        text = build(call.json)
+        return None if text is None else _raw(call, text)
 
     return transform
 
@@ -81,6 +85,17 @@ def _list_variant(extra: Any) -> Transform:
         return _raw(call, json.dumps([*call.json, extra]))
 
     return transform
+
+
+def _strings(body: dict, change: Callable[[str], str]) -> str:
+    return json.dumps({k: change(v) if isinstance(v, str) else v for k, v in body.items()})
+
+
+def _numbers(body: dict) -> str | None:
+    if not any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in body.values()):
+        return None
+    return json.dumps({k: 2**63 if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                       for k, v in body.items()})  # fmt: skip
 
 
 def _duplicate(body: dict) -> str:
@@ -99,6 +114,10 @@ BODY_VARIANTS: dict[str, Transform] = {
     "unknown_field": _object_variant(lambda b: json.dumps({**b, "mmv3_unknown": {"x": [1, None]}})),
     "duplicate_keys": _object_variant(_duplicate),
     "case_keys": _object_variant(lambda b: json.dumps({k.upper(): v for k, v in b.items()})),
+    "long_strings": _object_variant(lambda b: _strings(b, lambda v: v + "x" * 300)),
+    "unicode": _object_variant(lambda b: _strings(b, lambda v: v + " ünï✓日本\u2028")),
+    "number_overflow": _object_variant(_numbers),
+    "array_for_object": _object_variant(lambda b: "[]"),
     "trailing_data": lambda c: (
         _raw(c, json.dumps(c.json) + ' {"mmv3": "trailing"}') if _any_body(c) else None
     ),
@@ -151,6 +170,8 @@ def cases_for(operation: Operation) -> Iterator[Case]:
         yield Case(route, "no_token", replace(success, role="anon"))
     if recipe.bad is not None:
         yield Case(route, "bad_input", recipe.bad, default_role=success.role or "user")
+    if recipe.refused is not None:
+        yield Case(route, "forbidden", recipe.refused)
     if not variants_allowed(operation, recipe):
         return
     for name in applicable(operation, success):
@@ -162,7 +183,17 @@ def applicable(operation: Operation, request: Request) -> list[str]:
     body = request.body
     names = []
     if isinstance(body, dict) or (isinstance(body, str) and body.startswith("{")):
-        names += ["null_values", "wrong_types", "unknown_field", "duplicate_keys", "case_keys"]
+        names += [
+            "null_values",
+            "wrong_types",
+            "unknown_field",
+            "duplicate_keys",
+            "case_keys",
+            "long_strings",
+            "unicode",
+            "number_overflow",
+            "array_for_object",
+        ]
     if isinstance(body, list):
         names += ["null_item", "wrong_item"]
     if body is not NO_BODY:

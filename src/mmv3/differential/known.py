@@ -26,9 +26,40 @@ class Known:
 KNOWN: tuple[Known, ...] = (
     Known(
         "POST /api/v3/teams/{team_id}/posts/search",
-        (*_UNDECODABLE, "case_keys"),
+        (*_UNDECODABLE, "case_keys", "array_for_object"),
         "real 4.9 panics (empty-bodied 500) unless `terms` is a string under that exact key "
         "(a map, so no case folding); serve answers 400 api.context.invalid_param.app_error",
+    ),
+    # Permission holes (the corpus's fidelity exceptions, case `forbidden`): serve answers 403.
+    Known(
+        "POST /api/v3/users/revoke_session",
+        ("forbidden",),
+        "real 4.9 lets any user revoke any session; serve requires it to be one's own (or edit_other_users)",
+    ),
+    Known(
+        "POST /api/v3/teams/{team_id}/channels/{channel_id}/posts/update",
+        ("forbidden",),
+        "real 4.9 lets any channel member edit anyone's post; serve requires edit_others_posts",
+    ),
+    Known(
+        "POST /api/v3/teams/{team_id}/channels/{channel_id}/posts/{post_id}/pin",
+        ("forbidden",),
+        "real 4.9 lets a non-member pin a post of a private channel; serve requires read_channel",
+    ),
+    Known(
+        "POST /api/v3/teams/{team_id}/channels/{channel_id}/posts/{post_id}/unpin",
+        ("forbidden",),
+        "real 4.9 lets a non-member unpin a post of a private channel; serve requires read_channel",
+    ),
+    Known(
+        "GET /api/v3/teams/{team_id}/channels/{channel_id}/pinned",
+        ("forbidden",),
+        "real 4.9 shows a private channel's pinned posts to any team member; serve requires read_channel",
+    ),
+    Known(
+        "POST /api/v3/teams/{team_id}/channels/{channel_id}/delete",
+        ("forbidden",),
+        "real 4.9 lets a team member outside a private channel delete it; serve requires delete_private_channel",
     ),
     Known(
         "POST /api/v3/teams/{team_id}/invite_members",
