@@ -118,6 +118,20 @@ def test_go_decoding_variants_build_the_bodies_go_reads() -> None:
     assert json.loads(body("long_strings"))["name"] == "n" + "x" * 300
 
 
+def test_fuzz_cases_are_seeded_mutations_the_same_for_both_servers() -> None:
+    from mmv3.differential.cases import fuzz_variant
+
+    catalog = load_catalog()
+    assert len(generate(catalog, fuzz=3)) - len(generate(catalog)) == 3 * sum(
+        1 for c in generate(catalog) if c.name == "null_values"
+    )
+    call = Call("POST", "/api/v3/x", json={"a": "1", "b": 2, "c": True, "d": "x"}, label="POST /x fuzz_1")
+    first, again = fuzz_variant(1)(call), fuzz_variant(1)(call)
+    assert first is not None and again is not None and first.data == again.data
+    bodies = {fuzz_variant(n)(call).data for n in range(1, 20)}
+    assert len(bodies) > 15 and all(json.loads(b) != call.json for b in bodies)
+
+
 def test_differences_where_49_is_broken_are_known_not_counted() -> None:
     from mmv3.differential.runner import Difference, Outcome
 
@@ -198,7 +212,7 @@ def test_the_websocket_sequence_is_compared(monkeypatch, capsys, target, tmp_pat
         return seen[side.name]
 
     monkeypatch.setattr(runner, "_events", spy)
-    monkeypatch.setattr(runner, "generate", lambda catalog, only: [])  # the websocket sequence alone
+    monkeypatch.setattr(runner, "generate", lambda catalog, only, fuzz: [])  # the websocket sequence alone
     monkeypatch.setattr(runner, "_cases_or_usage", lambda cases, only: None)
     code = run_diff(monkeypatch, target, "--report", str(tmp_path / "d.json"))
     assert code == exitcodes.OK, capsys.readouterr().out

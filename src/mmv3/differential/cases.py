@@ -7,6 +7,8 @@ successful call's body: `null_values`, `wrong_types`, `unknown_field`, `duplicat
 `case_keys`, `long_strings`, `unicode`, `number_overflow`, `array_for_object`, `trailing_data`,
 `empty_body`, and for array bodies `null_item` and `wrong_item`;
 routes with query parameters get `query_empty` and `query_unknown`; form routes `form_extra`.
+`--fuzz N` adds N seeded mutations per object body (`fuzz_1`…): edge values of every JSON type
+in about half of the fields.
 
 Variants are sent only where they cannot change the server beyond the run's own objects: never
 to a system-admin route that writes (its config, its caches, its licence), never to a route that
@@ -16,6 +18,8 @@ holds its answer by design (`x-mmv3-slow`), never to the user's own profile and 
 from __future__ import annotations
 
 import json
+import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -150,6 +154,53 @@ OTHER_VARIANTS: dict[str, Transform] = {
 }
 
 
+# Values a fuzz case puts into a field: Go's edge cases for each JSON type.
+FUZZ_VALUES: tuple[object, ...] = (
+    None,
+    "",
+    " ",
+    "x" * 65,
+    "x" * 5000,
+    "ünï✓日本\u2028\u0000",
+    "<script>",
+    "%00",
+    "../..",
+    0,
+    -1,
+    1.5,
+    2**31,
+    2**63,
+    -(2**63) - 1,
+    1e308,
+    True,
+    False,
+    [],
+    [None],
+    ["a", 5],
+    {},
+    {"a": None},
+    "null",
+    "true",
+    "0",
+)
+
+
+def fuzz_variant(number: int) -> Transform:
+    """The `number`th seeded mutation of an object body: about half of its fields get an edge
+    value of some JSON type; the same for every server (the seed is the route and number)."""
+
+    def transform(call: Call) -> Call | None:
+        if not isinstance(call.json, dict) or not call.json:
+            return None
+        rng = random.Random(zlib.crc32(f"{call.method} {call.label} {number}".encode()))
+        body = {k: rng.choice(FUZZ_VALUES) if rng.random() < 0.5 else v for k, v in call.json.items()}
+        if body == call.json:
+            body[rng.choice(list(body))] = rng.choice(FUZZ_VALUES)
+        return _raw(call, json.dumps(body))
+
+    return transform
+
+
 def variants_allowed(operation: Operation, recipe: Recipe) -> bool:
     route = f"{operation.method} {operation.template}"
     if route in NO_VARIANTS or operation.slow_timeout is not None:
@@ -159,7 +210,7 @@ def variants_allowed(operation: Operation, recipe: Recipe) -> bool:
     return recipe.success.statuses != (101,)
 
 
-def cases_for(operation: Operation) -> Iterator[Case]:
+def cases_for(operation: Operation, fuzz: int = 0) -> Iterator[Case]:
     route = f"{operation.method} {operation.template}"
     recipe = RECIPES.get(route)
     if recipe is None:
@@ -174,8 +225,12 @@ def cases_for(operation: Operation) -> Iterator[Case]:
         yield Case(route, "forbidden", recipe.refused)
     if not variants_allowed(operation, recipe):
         return
-    for name in applicable(operation, success):
+    names = applicable(operation, success)
+    for name in names:
         yield Case(route, name, success, transform={**BODY_VARIANTS, **OTHER_VARIANTS}[name])
+    if "null_values" in names:  # an object body
+        for number in range(1, fuzz + 1):
+            yield Case(route, f"fuzz_{number}", success, transform=fuzz_variant(number))
 
 
 def applicable(operation: Operation, request: Request) -> list[str]:
@@ -207,12 +262,12 @@ def applicable(operation: Operation, request: Request) -> list[str]:
     return names
 
 
-def generate(catalog: Catalog, only: str = "") -> list[Case]:
+def generate(catalog: Catalog, only: str = "", fuzz: int = 0) -> list[Case]:
     """Every case of every catalogue route (whose "METHOD /template" contains `only`), in
-    catalogue order, as both servers receive them."""
+    catalogue order, as both servers receive them; `fuzz` seeded mutations per object body."""
     out = []
     for operation in catalog.operations:
         if only and only not in f"{operation.method} {operation.template}":
             continue
-        out.extend(cases_for(operation))
+        out.extend(cases_for(operation, fuzz))
     return out

@@ -335,6 +335,9 @@ def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", default="", metavar="TEXT", help="only routes whose 'METHOD /template' contains TEXT"
     )
+    parser.add_argument(
+        "--fuzz", type=int, default=0, metavar="N", help="N seeded mutations per JSON object body (default 0)"
+    )
     parser.add_argument("--no-websocket", action="store_true", help="skip the websocket sequence")
     parser.add_argument(
         "--serve-fault",
@@ -365,7 +368,7 @@ def diff(args: argparse.Namespace) -> tuple[Outcome, dict[str, Any]]:
         catalog = load_catalog()
     except CatalogError as exc:
         raise DiffError(exitcodes.INTERNAL, str(exc)) from None
-    cases = generate(catalog, args.only)
+    cases = generate(catalog, args.only, args.fuzz)
     _cases_or_usage(cases, args.only)
     prefix = run_prefix()
     real = _connect("target", args.base_url, args.user, password, args.admin or "", admin_password,
