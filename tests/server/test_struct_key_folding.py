@@ -101,3 +101,16 @@ def test_a_channel_in_a_team_without_channels_is_404_as_real_49(world) -> None:
     admin = api.login("folder")  # the first user: system admin, so the team permission passes
     app_error(api.call("POST", f"/api/v3/teams/{team['id']}/channels/create", body, token=admin), 404,
               "store.sql_channel.get_channels.not_found.app_error")  # fmt: skip
+
+
+def test_users_search_keeps_what_fits_as_real_49(world) -> None:
+    """UserSearchFromJson ignores the decode error: `"team_id": -1` is a search without a team
+    (real 4.9: 200), not an undecodable body."""
+    api, token, _, _, _ = world
+    found = api.ok("POST", "/api/v3/users/search", {"term": "folder", "team_id": -1}, token=token)
+    assert [u["username"] for u in found] == ["folder"]
+    app_error(
+        api.call("POST", "/api/v3/users/search", raw=b"{", token=token),
+        400,
+        "api.context.invalid_param.app_error",
+    )

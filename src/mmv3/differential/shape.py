@@ -86,6 +86,9 @@ def merge(a: Any, b: Any) -> Any:
         return a
     if isinstance(a, str) and isinstance(b, str):
         return "|".join(sorted(set(a.split("|")) | set(b.split("|"))))
+    if isinstance(a, str) != isinstance(b, str):  # a container and a scalar (null: a nil slice/map)
+        container, scalar = (b, a) if isinstance(a, str) else (a, b)
+        return container if scalar == "null" else f"{_name(container)}|{scalar}"
     if isinstance(a, dict) and isinstance(b, dict):
         (ka, va), (kb, vb) = next(iter(a.items())), next(iter(b.items()))
         if ka == kb == "object":
