@@ -34,6 +34,12 @@ def _check(args: argparse.Namespace) -> int:
     return run_check_command(args)
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from mmv3.differential.runner import run_diff_command
+
+    return run_diff_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmv3", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -58,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="run the conformance suite (and a bounded load run) and gate on it")
     add_check_arguments(check)
     check.set_defaults(subparser=check, handler=_check)
+
+    from mmv3.differential.runner import add_diff_arguments
+
+    diff = sub.add_parser(
+        "diff", help="compare a live Mattermost with a fresh mmv3 serve, request by request"
+    )
+    add_diff_arguments(diff)
+    diff.set_defaults(subparser=diff, handler=_diff)
 
     from mmv3.report import add_report_arguments
 

@@ -706,3 +706,21 @@ def test_nothing_here_opens_an_outbound_connection(world: World, outbound: list[
         assert world.get(None, "/api/v3/oauth/gitlab/login").status_code == 302
         ok(_execute(world, "admin", "/invite_people someone@example.org"))
     assert outbound == []
+
+
+def test_outgoing_hook_lists_absent_or_null_are_null_as_real_49(world: World) -> None:
+    """4.9 keeps a nil slice for a list the body leaves out or sends as null and writes it `null`
+    (seen live on 4.9.0-rc3); an empty list stays `[]`."""
+    with world.settings(ServiceSettings__EnableOutgoingWebhooks=True):
+        made = []
+        for extra, expected in (({}, None), ({"trigger_words": None}, None), ({"trigger_words": []}, [])):
+            body = {
+                "channel_id": world.public["id"],
+                "callback_urls": [f"http://127.0.0.1:9/{len(made)}"],
+                **extra,
+            }
+            hook = ok(world.post("admin", world.t("/hooks/outgoing/create"), body))
+            assert hook["trigger_words"] == expected, extra
+            made.append(hook)
+        for hook in made:
+            ok(world.post("admin", world.t("/hooks/outgoing/delete"), {"id": hook["id"]}))

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request
 
 from mmv3 import ratelimit
 from mmv3.catalog import Catalog, Operation, load_catalog
-from mmv3.server import events, permissions
+from mmv3.server import events, incoming_hooks, permissions
 from mmv3.server import handlers as _handlers  # noqa: F401  (registers every group's routes)
 from mmv3.server.audits import client_ip
 from mmv3.server.config import Config, ServerOptions
@@ -37,6 +37,13 @@ from mmv3.server.store import Store
 _SESSION_AUTH = ("session", "session-mfa-exempt", "system_admin")
 _ROUTE_CACHE_SIZE = 4096  # paths with ids in them are many: start over rather than grow without bound
 _ACTIVITY_WRAPPERS = ("ApiUserRequiredActivity",)
+# `POST /hooks/{id}` as an operation for the request's Context (it is not a v3 catalogue route).
+_INCOMING_HOOK = Operation(
+    operation_id="incoming_webhook", method="POST", template="/hooks/{id}", group="hooks", auth="none",
+    permission=None, requires=(), trusted=False, wrapper="ApiHandler", path_params=(), query_params=(),
+    request_content_type=None, request_schema=None, response_content_type="text/plain", response_schema=None,
+    error_statuses=(400, 403, 404, 501), etag=False, summary="post through an incoming webhook", quirks=(),
+)  # fmt: skip
 
 
 class ReferenceServer:
@@ -165,6 +172,9 @@ class ReferenceServer:
             return Reply(301, b"", None, [("Location", _clean(path))])
         match = self._match(request.method, path)
         if match is None:
+            hook_id = incoming_hooks.hook_id_for(request.method, path)
+            if hook_id is not None:
+                return self._incoming_hook(request, hook_id)
             if self.fault("error-wrong-method-405") and self._path_known(path):
                 return Reply(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
             return self._not_found(path)
@@ -205,6 +215,29 @@ class ReferenceServer:
         return Reply(404, _dump(body), "text/plain; charset=utf-8")
 
     # -- the v3 pipeline ----------------------------------------------------------------
+    def _incoming_hook(self, request: Request, hook_id: str) -> Reply:
+        """4.9's api4 `incomingWebhook` (site root, outside the catalogue): "ok" or an AppError
+        whose detailed_error api4 blanks outside developer mode."""
+        ctx = Context(self, request, _INCOMING_HOOK, {"id": hook_id}, self._request_id())
+        self._standard_headers(ctx)
+        try:
+            try:
+                incoming_hooks.handle(ctx, hook_id)
+            except AppError:
+                raise
+            except Exception:  # a bug of ours: logged, answered as an AppError
+                traceback.print_exc(file=sys.stderr)
+                raise AppError(
+                    "mmv3.reference_server.internal.app_error", 500, "The reference server failed."
+                ) from None
+            reply = Reply(200, b"ok", "text/plain")
+        except AppError as err:
+            if not self.config.get("ServiceSettings.EnableDeveloper"):
+                err.detailed_error = ""
+            reply = self.render_error(ctx, err)
+        reply.headers[:0] = ctx.headers
+        return reply
+
     def _request_id(self) -> str:
         return self._fixed_request_id if self.fault("headers-fixed-request-id") else new_id()
 

@@ -70,11 +70,13 @@ class Context:
         return gojson.parse(self.request.get_data(cache=True))
 
     def model(self, name: str) -> dict:
-        """A model body (User, Team, Post…): malformed or non-object → 400 `Invalid <name> parameter`."""
+        """A model body (User, Post) as `<Model>FromJson` decodes it into a nil pointer: malformed
+        or null → 400 `Invalid <name> parameter`; any other JSON value that is no object → the
+        zero model (Go allocates it before the type error); keys folded as Go matches them."""
         value, ok = self.raw_json()
-        if not ok or not isinstance(value, dict):
+        if not ok or value is None:
             raise invalid_param(name)
-        return value
+        return gojson.fold(value) if isinstance(value, dict) else {}
 
     def props(self) -> dict[str, str]:
         """A `map[string]string` body as Go's decoder fills it: null values become "", and any other

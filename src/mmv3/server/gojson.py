@@ -58,6 +58,15 @@ def parse(data: bytes | str) -> tuple[Any, bool]:
     return value, True
 
 
+def fold(value: Any) -> Any:
+    """An object's keys as they reach a struct whose JSON names are all lower case (every 4.9
+    model): matched case-insensitively, a later key winning; anything else unchanged."""
+    if not isinstance(value, dict):
+        return value
+    pairs = getattr(value, "pairs", None) or list(value.items())
+    return _object([(key.lower(), item) for key, item in pairs])
+
+
 def zero(kind: str) -> Any:
     return {STR: "", INT: 0, BOOL: False, STR_MAP: {}, STR_LIST: []}[kind]
 

@@ -46,7 +46,15 @@ def decode_incoming(ctx: Context) -> dict[str, Any]:
 
 
 def decode_outgoing(ctx: Context) -> dict[str, Any]:
-    return decode_model(ctx, OUTGOING_FIELDS, "webhook")
+    """OutgoingWebhookFromJson; a list absent or null stays a nil slice (None), which 4.9 writes
+    as `null` (seen live: `"trigger_words": null` for a hook made without trigger words)."""
+    hook = decode_model(ctx, OUTGOING_FIELDS, "webhook")
+    raw, _ = ctx.raw_json()
+    given = gojson.fold(raw) if isinstance(raw, dict) else {}
+    for name in ("trigger_words", "callback_urls"):
+        if not isinstance(given.get(name), list):
+            hook[name] = None
+    return hook
 
 
 def is_valid_http_url(url: str) -> bool:
@@ -100,13 +108,14 @@ def validate_outgoing(hook: dict[str, Any]) -> None:
         raise bad("channel_id")
     if len(hook["team_id"]) != 26:
         raise bad("team_id")
-    if _go_list_len(hook["trigger_words"]) > 1024:
+    words, urls = hook["trigger_words"] or [], hook["callback_urls"] or []
+    if _go_list_len(words) > 1024:
         raise bad("words")
-    if any(not word for word in hook["trigger_words"]):
+    if any(not word for word in words):
         raise bad("trigger_words")
-    if not hook["callback_urls"] or _go_list_len(hook["callback_urls"]) > 1024:
+    if not urls or _go_list_len(urls) > 1024:
         raise bad("callback")
-    if not all(is_valid_http_url(url) for url in hook["callback_urls"]):
+    if not all(is_valid_http_url(url) for url in urls):
         raise bad("url")
     if len(hook["display_name"]) > 64:
         raise bad("display_name")
@@ -161,8 +170,8 @@ def clashes(existing: dict[str, Any], hook: dict[str, Any]) -> bool:
     """Two outgoing hooks of one channel may not share both a trigger word and a callback URL."""
     return (
         existing["channel_id"] == hook["channel_id"]
-        and bool(set(existing["trigger_words"]) & set(hook["trigger_words"]))
-        and bool(set(existing["callback_urls"]) & set(hook["callback_urls"]))
+        and bool(set(existing["trigger_words"] or ()) & set(hook["trigger_words"] or ()))
+        and bool(set(existing["callback_urls"] or ()) & set(hook["callback_urls"] or ()))
     )
 
 
@@ -173,7 +182,7 @@ def _trigger(hook: dict[str, Any], first_word: str) -> str | None:
         return ""
     if not first_word:
         return None
-    for word in hook["trigger_words"]:
+    for word in hook["trigger_words"] or ():
         if (hook["trigger_when"] == STARTS_WITH and first_word.startswith(word)) or first_word == word:
             return word
     return None
@@ -210,7 +219,7 @@ def fire_outgoing(ctx: Context, post: dict[str, Any]) -> list[dict[str, Any]]:
         }  # fmt: skip
         delivery = {
             "id": new_id(), "create_at": now_ms(), "hook_id": hook["id"], "post_id": post["id"],
-            "callback_urls": list(hook["callback_urls"]), "content_type": hook["content_type"] or
+            "callback_urls": list(hook["callback_urls"] or ()), "content_type": hook["content_type"] or
             "application/x-www-form-urlencoded", "payload": payload, "sent": False,
         }  # fmt: skip
         ctx.store.insert("webhook_deliveries", delivery["id"], delivery)

@@ -130,6 +130,8 @@ def create(ctx: Context) -> dict:
         raise AppError("api.channel.create_channel.invalid_character.app_error", 400)
     limit = int(ctx.config.get("TeamSettings.MaxChannelsPerTeam", 2000) or 2000)
     existing = [c for c in ctx.store.find("channels", team_id=body["team_id"]) if c["type"] != DIRECT]
+    if not existing:  # GetTeamChannels finds none: an unknown team (4.9 counts before it checks)
+        raise AppError("store.sql_channel.get_channels.not_found.app_error", 404)
     if len(existing) + 1 > limit:
         raise AppError(
             "api.channel.create_channel.max_channel_limit.app_error",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mmv3.server import events
+from mmv3.server import events, gojson
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError
 from mmv3.server.routes import route
@@ -33,6 +33,7 @@ def _decode(ctx: Context, error_id: str) -> list[dict[str, str]]:
         item = {} if item is None else item
         if not isinstance(item, dict):
             raise AppError(error_id, 400)
+        item = gojson.fold(item)
         pref = {}
         for field in _FIELDS:
             field_value = item.get(field)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import events, posts, reactions
+from mmv3.server import events, gojson, posts, reactions
 from mmv3.server.context import Context
 from mmv3.server.errors import AppError, forbidden, invalid_param
 from mmv3.server.routes import route
@@ -14,7 +14,7 @@ _POST = "/api/v3/teams/{team_id}/channels/{channel_id}/posts/{post_id}"
 
 def _reaction_body(ctx: Context) -> dict[str, Any]:
     value, ok = ctx.raw_json()
-    reaction = reactions.from_body(value) if ok else None
+    reaction = reactions.from_body(gojson.fold(value)) if ok else None
     if reaction is None:
         raise invalid_param("reaction")
     return reaction

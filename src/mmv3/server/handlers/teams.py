@@ -13,7 +13,7 @@ import json
 import zipfile
 from typing import Any
 
-from mmv3.server import accounts, memberships, sanitize, teams
+from mmv3.server import accounts, gojson, memberships, sanitize, teams
 from mmv3.server.context import Context, Reply
 from mmv3.server.errors import AppError, forbidden, invalid_param
 from mmv3.server.handlers.users import KNOWN_ROLES, get_user
@@ -268,18 +268,21 @@ def update_member_roles(ctx: Context) -> dict:
 
 
 def _invites(ctx: Context) -> list[dict[str, str]] | None:
-    """model.InvitesFromJson: `{"invites": [{…string values…}]}`; None when it does not decode."""
+    """model.InvitesFromJson: `{"invites": [{…string values…}]}`; None when it does not decode at
+    all. Go keeps what fits: a wrongly typed `invites` is no invite, a wrongly typed item or
+    value is left empty."""
     raw, ok = ctx.raw_json()
-    if not ok or not (raw is None or isinstance(raw, dict)):
+    if not ok or raw is None:
         return None
-    invites = (raw or {}).get("invites")
-    if invites is None:
+    if not isinstance(raw, dict):
         return []
-    if not isinstance(invites, list) or not all(
-        isinstance(i, dict) and all(isinstance(v, str) for v in i.values()) for i in invites
-    ):
-        return None
-    return invites
+    invites = gojson.fold(raw).get("invites")
+    if not isinstance(invites, list):
+        return []
+    return [
+        {k: v if isinstance(v, str) else "" for k, v in item.items()} if isinstance(item, dict) else {}
+        for item in invites
+    ]
 
 
 @route("POST", _TEAM + "/invite_members")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmv3.server import sanitize
+from mmv3.server import gojson, sanitize
 from mmv3.server.context import Context
 from mmv3.server.errors import forbidden, invalid_param
 from mmv3.server.handlers.users import privacy_etag_suffix
@@ -174,18 +174,21 @@ def _not_in_channel(ctx: Context, team_id: str, channel_id: str) -> list[dict[st
 
 
 def _search_body(ctx: Context) -> dict[str, Any]:
-    """A UserSearch, decoded as Go does: a wrongly typed known field fails the whole body."""
+    """UserSearchFromJson decodes into a nil pointer and ignores the error: a syntax error is
+    `Invalid  parameter`; a wrongly typed field keeps its zero value (as real 4.9 answered when
+    `mmv3 diff` sent `"team_id": -1`: a 200 search); a body that is no object is the zero search."""
     value, ok = ctx.raw_json()
     if ok and value is None:
         value = {}
-    if not ok or not isinstance(value, dict):
+    if not ok:
         raise invalid_param("")
+    value = dict(gojson.fold(value)) if isinstance(value, dict) else {}
     for key in _SEARCH_STRINGS:
-        if value.get(key) is not None and not isinstance(value[key], str):
-            raise invalid_param("")
+        if not isinstance(value.get(key), str):
+            value.pop(key, None)
     for key in _SEARCH_BOOLS:
-        if value.get(key) is not None and not isinstance(value[key], bool):
-            raise invalid_param("")
+        if not isinstance(value.get(key), bool):
+            value.pop(key, None)
     return value
 
 
