@@ -55,17 +55,13 @@ def _require_channel_read(ctx: Context, channel_id: str) -> None:
         raise forbidden()
 
 
-def _max_update_at(users: list[dict[str, Any]]) -> int:
-    return max((u.get("update_at", 0) for u in users), default=0)
-
-
 # -- pages ----------------------------------------------------------------------------------
 @route("GET", "/api/v3/users/{offset}/{limit}")
 def users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
-    everyone = ctx.store.find("users")
+    newest = ctx.store.max_of("users", "update_at") or 0
     ctx.etag = (
-        f"{ctx.server.options.version}.{_max_update_at(everyone)}.{privacy_etag_suffix(ctx)}"
+        f"{ctx.server.options.version}.{newest}.{privacy_etag_suffix(ctx)}"
         f"{ctx.params['offset']}.{ctx.params['limit']}"
     )
     return _profiles_map(ctx, ctx.store.find("users", order_by="username", limit=limit, offset=offset))
@@ -75,8 +71,8 @@ def users_page(ctx: Context) -> dict:
 def team_users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
     ids = _team_user_ids(ctx, ctx.params["team_id"])
-    members = ctx.store.find("users", key=ids)
-    ctx.etag = f"{ctx.server.options.version}.{_max_update_at(members)}.{privacy_etag_suffix(ctx)}"
+    newest = (ctx.store.max_of("users", "update_at", key=ids) if ids else 0) or 0
+    ctx.etag = f"{ctx.server.options.version}.{newest}.{privacy_etag_suffix(ctx)}"
     return _profiles_map(
         ctx, ctx.store.find("users", key=ids, order_by="username", limit=limit, offset=offset)
     )
