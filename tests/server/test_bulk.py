@@ -80,7 +80,9 @@ def test_serve_answers_satisfy_the_invariants(filled):
             "before": api.ok("GET", f"{base}/{mid}/before/0/10", token=token),
             "after": api.ok("GET", f"{base}/{mid}/after/0/10", token=token),
             "since": api.ok("GET", f"{base}/since/{oldest - 1}", token=token),
-            "search": api.ok("POST", f"/api/v3/teams/{team_id}/posts/search", {"terms": "alpha"}, token=token),
+            "search": api.ok(
+                "POST", f"/api/v3/teams/{team_id}/posts/search", {"terms": "alpha"}, token=token
+            ),
         }
         for name, body in answers.items():
             problems = invariants.post_list_problems(body) + invariants.id_problems(body)
@@ -102,7 +104,9 @@ def test_serve_answers_satisfy_the_invariants(filled):
         assert invariants._channel_stats(channel_stats, users, 100) == []
         info_post = next((p for p in page["posts"].values() if p.get("file_ids")), None)
         if info_post is not None:
-            infos = api.ok("GET", f"{base[: -len('/posts')]}/posts/{info_post['id']}/get_file_infos", token=token)
+            infos = api.ok(
+                "GET", f"{base[: -len('/posts')]}/posts/{info_post['id']}/get_file_infos", token=token
+            )
             file = api.call("GET", f"/api/v3/files/{infos[0]['id']}/get", token=token)
             assert file.status_code == 200 and file.content.decode().strip() == info_post["message"]
 

@@ -30,7 +30,7 @@ from mmv3.server import bcrypt_hash, channels, posts
 from mmv3.server.accounts import default_notify_props, default_timezone
 from mmv3.server.files import mime_type_for
 from mmv3.server.memberships import DEFAULT_CHANNELS, DEFAULT_NOTIFY_PROPS
-from mmv3.server.store import TABLES, Store
+from mmv3.server.store import TABLES, Store, register_functions
 
 PASSWORD = "BulkPass123!"
 BCRYPT_COST = 10
@@ -132,6 +132,7 @@ def fill(
         raise ValueError("bulk fill: needs teams >= 1, users >= 1, channels_per_team >= 2, posts >= 0")
     Store(str(database)).close()  # the schema, indexes and search triggers, as serve makes them
     conn = sqlite3.connect(str(database), isolation_level=None)
+    register_functions(conn)  # the search index's trigger
     try:
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-200000")
@@ -143,7 +144,9 @@ def fill(
             (f"{USER_PREFIX}0", f"{TEAM_PREFIX}0"),
         ).fetchone()
         if taken:
-            raise ValueError(f"bulk fill: {database} already holds bulk data ({USER_PREFIX}0 or {TEAM_PREFIX}0)")
+            raise ValueError(
+                f"bulk fill: {database} already holds bulk data ({USER_PREFIX}0 or {TEAM_PREFIX}0)"
+            )
         writer = _Writer(conn, progress)
         _Fill(writer, Path(database), random.Random(seed), first_user).run(
             teams, users, channels_per_team, posts
@@ -245,7 +248,9 @@ class _Fill:
                 )  # fmt: skip
                 for uid in joined:
                     admin = uid == members[0] and (creator or k < len(DEFAULT_CHANNELS))
-                    self._member(channel["id"], uid, "channel_user channel_admin" if admin else "channel_user", start)
+                    self._member(
+                        channel["id"], uid, "channel_user channel_admin" if admin else "channel_user", start
+                    )
                 made.append({"doc": channel, "members": joined})
         return made
 
