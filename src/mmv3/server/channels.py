@@ -156,9 +156,7 @@ def members_of(ctx: Context, channel_id: str) -> list[dict[str, Any]]:
 
 def member_count(ctx: Context, channel_id: str) -> int:
     """ChannelStore.GetMemberCount: members whose accounts are active."""
-    ids = [m["user_id"] for m in members_of(ctx, channel_id)]
-    users = ctx.store.find("users", key=ids) if ids else []
-    return sum(1 for u in users if not u.get("delete_at"))
+    return ctx.store.count_channel_users(channel_id)
 
 
 def for_user(ctx: Context, team_id: str, user_id: str) -> list[dict[str, Any]]:

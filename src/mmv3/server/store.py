@@ -23,10 +23,10 @@ SCHEMA_VERSION = 1
 
 # table -> indexed columns taken from the document (the key is separate).
 TABLES: dict[str, tuple[str, ...]] = {
-    "users": ("username", "email", "create_at", "update_at"),
+    "users": ("username", "email", "create_at", "update_at", "delete_at"),
     "sessions": ("token", "user_id"),
     "teams": ("name", "invite_id"),
-    "team_members": ("team_id", "user_id"),
+    "team_members": ("team_id", "user_id", "delete_at"),
     "channels": ("team_id", "name", "type"),
     "channel_members": ("channel_id", "user_id"),
     "posts": ("channel_id", "root_id", "create_at", "user_id", "update_at", "delete_at", "is_pinned"),
@@ -348,6 +348,30 @@ class Store:
         where, values = self._where(table, eq)
         with self._lock:
             return self._conn.execute(f"SELECT max({column}) FROM {table}{where}", values).fetchone()[0]
+
+    _CHANNEL_USERS = "FROM channel_members m JOIN users u ON u.key = m.user_id WHERE m.channel_id = ? AND ifnull(u.delete_at, 0) = 0"
+
+    def channel_users(self, channel_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """The channel's members whose accounts are active, by username: one join, no id lists."""
+        sql = f"SELECT u.doc {self._CHANNEL_USERS} ORDER BY u.username, u.rowid LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._conn.execute(sql, (channel_id, int(limit), int(offset))).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def count_channel_users(self, channel_id: str) -> int:
+        """How many of the channel's members have active accounts (ChannelStore.GetMemberCount)."""
+        with self._lock:
+            return self._conn.execute(f"SELECT count(*) {self._CHANNEL_USERS}", (channel_id,)).fetchone()[0]
+
+    def count_team_users(self, team_id: str) -> tuple[int, int]:
+        """(members, members with active accounts) of the team's live memberships (TeamStats)."""
+        sql = (
+            "SELECT count(*), coalesce(sum(ifnull(u.delete_at, 0) = 0), 0) FROM team_members m JOIN users u "
+            "ON u.key = m.user_id WHERE m.team_id = ? AND ifnull(m.delete_at, 0) = 0"
+        )
+        with self._lock:
+            total, active = self._conn.execute(sql, (team_id,)).fetchone()
+        return total, active
 
     def delete_where(self, table: str, **eq: Any) -> int:
         where, values = self._where(table, eq)

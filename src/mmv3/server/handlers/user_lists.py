@@ -83,9 +83,7 @@ def channel_users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
     channel_id = ctx.params["channel_id"]
     _require_channel_read(ctx, channel_id)
-    users = ctx.store.find("users", key=_channel_user_ids(ctx, channel_id), order_by="username")
-    active = [u for u in users if not u.get("delete_at")]
-    return _profiles_map(ctx, active[offset : offset + limit])
+    return _profiles_map(ctx, ctx.store.channel_users(channel_id, limit=limit, offset=offset))
 
 
 @route("GET", "/api/v3/teams/{team_id}/channels/{channel_id}/users/not_in_channel/{offset}/{limit}")
