@@ -46,7 +46,7 @@ def _channel_user_ids(ctx: Context, channel_id: str) -> list[str]:
 
 
 def _profiles_map(ctx: Context, users: list[dict[str, Any]]) -> dict[str, dict]:
-    return {user["id"]: sanitize.user_profile(ctx, user) for user in users}
+    return sanitize.user_profiles(ctx, users)
 
 
 def _require_channel_read(ctx: Context, channel_id: str) -> None:
