@@ -324,6 +324,27 @@ def measure_size(size: str, args, tmp: Path) -> dict:
     return result
 
 
+def markdown(results: list[dict]) -> str:
+    """One row per request: serve and real (medians) and serve / real, a column group per size."""
+    sizes = [r for r in results if "rates" in r]
+    head = "| request | " + " | ".join(
+        f"{r['size']} ({r['posts']:,} posts): serve / real / ratio" for r in sizes
+    )
+    lines = [head + " |", "|---" * (1 + len(sizes)) + "|"]
+    for request in REQUESTS:
+        cells = []
+        for r in sizes:
+            serve = statistics.median(r["rates"]["serve"][request])
+            real = r["rates"].get("real", {}).get(request)
+            if real:
+                real_median = statistics.median(real)
+                cells.append(f"{serve:,.0f} / {real_median:,.0f} / {serve / real_median:.2f}×")
+            else:
+                cells.append(f"{serve:,.0f} / – / –")
+        lines.append(f"| {request} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
@@ -336,9 +357,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
+        "--table", type=Path, nargs="+", help="print the table of earlier --out files and stop"
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="keep (and reuse) the filled data in this directory"
     )
     args = parser.parse_args()
+    if args.table:
+        print(markdown([r for path in args.table for r in json.loads(path.read_text())]))
+        return
     if args.real and not args.real.startswith(("http://127.0.0.1:", "http://localhost:")):
         sys.exit("scale: only 127.0.0.1 may be loaded")
     results = []
@@ -352,6 +379,7 @@ def main() -> None:
         if args.out:
             args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results))
+    print(markdown(results))
 
 
 if __name__ == "__main__":
