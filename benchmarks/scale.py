@@ -313,6 +313,9 @@ def measure_size(size: str, args, tmp: Path) -> dict:
                     method, path, body = reqs[request]
                     rate = wrk(target, _script(method, path, body, tok), args.seconds, args.connections, tmp)
                     rates[name].setdefault(request, []).append(rate)
+                    # A slow request's queries outlive wrk's end on the server: let them finish
+                    # before the other server is measured (a pause, not a synchronisation).
+                    time.sleep(args.settle)
             line = "  ".join(f"{n} {statistics.median(rates[n][request]):8.1f}" for n in targets)
             print(f"{size:6} {request:13} {line}", flush=True)
         result["rates"] = rates
@@ -356,6 +359,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds of rest after each wrk run")
     parser.add_argument(
         "--table", type=Path, nargs="+", help="print the table of earlier --out files and stop"
     )

@@ -118,9 +118,8 @@ def _hashtag_match(post: dict[str, Any], params: SearchParams, is_or: bool) -> b
 
 def _channels(store: Store, user_id: str, team_id: str, names: list[str]) -> list[str]:
     ids = []
-    members = store.find("channel_members", user_id=user_id)
-    for channel in store.find("channels", key=[m["channel_id"] for m in members]) if members else []:
-        if channel.get("delete_at") or channel.get("team_id", "") not in (team_id, ""):
+    for channel, _ in store.user_channels(user_id, [team_id, ""]):
+        if channel.get("delete_at"):
             continue
         if names and channel.get("name") not in names:
             continue

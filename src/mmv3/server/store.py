@@ -363,6 +363,18 @@ class Store:
         with self._lock:
             return self._conn.execute(f"SELECT count(*) {self._CHANNEL_USERS}", (channel_id,)).fetchone()[0]
 
+    def user_channels(self, user_id: str, team_ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(channel, membership) of each channel of `team_ids` the user is a member of: one join on
+        the user's memberships, only the wanted channels' documents read."""
+        marks = ", ".join("?" * len(team_ids))
+        sql = (
+            "SELECT c.doc, m.doc FROM channel_members m JOIN channels c ON c.key = m.channel_id "
+            f"WHERE m.user_id = ? AND c.team_id IN ({marks})"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (user_id, *team_ids)).fetchall()
+        return [(json.loads(channel), json.loads(member)) for channel, member in rows]
+
     def count_team_users(self, team_id: str) -> tuple[int, int]:
         """(members, members with active accounts) of the team's live memberships (TeamStats)."""
         sql = (
