@@ -127,7 +127,9 @@ def fill(
 ) -> dict[str, int]:
     """Write a whole installation into `database` (created if missing; no server may have it
     open) and return the rows written per table. `channels_per_team` counts every open and
-    private channel of a team, town-square and off-topic included (at least 2)."""
+    private channel of a team, town-square and off-topic included (at least 2). `progress`, when
+    given, is called as `progress(table, rows of that table written so far)` after each batch.
+    Raises ValueError for impossible sizes or a database that already holds bulk data."""
     if teams < 1 or users < 1 or channels_per_team < 2 or posts < 0:
         raise ValueError("bulk fill: needs teams >= 1, users >= 1, channels_per_team >= 2, posts >= 0")
     Store(str(database)).close()  # the schema, indexes and search triggers, as serve makes them
