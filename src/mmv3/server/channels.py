@@ -156,15 +156,12 @@ def members_of(ctx: Context, channel_id: str) -> list[dict[str, Any]]:
 
 def member_count(ctx: Context, channel_id: str) -> int:
     """ChannelStore.GetMemberCount: members whose accounts are active."""
-    ids = [m["user_id"] for m in members_of(ctx, channel_id)]
-    users = ctx.store.find("users", key=ids) if ids else []
-    return sum(1 for u in users if not u.get("delete_at"))
+    return ctx.store.count_channel_users(channel_id)
 
 
 def for_user(ctx: Context, team_id: str, user_id: str) -> list[dict[str, Any]]:
     """ChannelStore.GetChannels: the user's live channels of the team plus direct/group ones, by display name."""
-    ids = [m["channel_id"] for m in ctx.store.find("channel_members", user_id=user_id)]
-    found = ctx.store.find("channels", key=ids, team_id=[team_id, ""]) if ids else []
+    found = [channel for channel, _ in ctx.store.user_channels(user_id, [team_id, ""])]
     return sorted((c for c in found if not c.get("delete_at")), key=lambda c: c["display_name"])
 
 

@@ -141,9 +141,7 @@ def post_removed_from_channel(
 
 def _active_member_count(ctx: Context, team_id: str) -> int:
     """TeamStore.GetActiveMemberCount: live memberships of users who are not deactivated."""
-    members = [m for m in ctx.store.find("team_members", team_id=team_id) if not m.get("delete_at")]
-    users = ctx.store.find("users", key=[m["user_id"] for m in members]) if members else []
-    return sum(1 for u in users if not u.get("delete_at"))
+    return ctx.store.count_team_users(team_id)[1]
 
 
 def _join_default_channels(

@@ -5,6 +5,8 @@ Checks go channel roles → the channel's team roles → system roles, as the re
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mmv3.server.config import Config
 
 _CHANNEL_USER = {
@@ -26,8 +28,10 @@ _TEAM_ADMIN = {
 _SYSTEM_USER = {"create_direct_channel", "create_group_channel", "permanent_delete_user"}
 
 
-def _roles(roles: str | None) -> set[str]:
-    return set((roles or "").split())
+@lru_cache(maxsize=256)
+def _roles(roles: str | None) -> frozenset[str]:
+    """The names in a role list (cached: a page of 100 users asks about the same few lists)."""
+    return frozenset((roles or "").split())
 
 
 def role_permissions(roles: str | None, config: Config) -> set[str]:

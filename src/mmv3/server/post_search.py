@@ -1,9 +1,15 @@
-"""Post search as 4.9 does it without Elasticsearch: terms, hashtags, `in:` and `from:` filters.
+"""Post search as 4.9 on PostgreSQL does it (no Elasticsearch): words, hashtags, `in:` and `from:`.
 
-The real server hands the terms to the database's full-text search; here a message matches a
-word when one of its words equals it (case-insensitively; `word*` matches a prefix), and a
-quoted phrase when the message contains it. Only posts of channels the caller is a member of
-(in the team, or direct/group channels) are searched, system messages never, 100 per query.
+model.ParseSearchParams splits the terms into words (a "quoted phrase" stays one word), takes
+`from:`/`in:`/`channel:` flags (the value may be the next word), trims each word's surrounding
+punctuation (a trailing `*` stays) and makes one query of the plain words and one of the
+hashtags, sharing the flags. The store then replaces `< > + - ( ) ~ @ :` with spaces and asks
+PostgreSQL `Message @@ to_tsquery(words joined by & or |)`: so words match their other forms and
+stop words are dropped (mmv3.server.lexemes), quotes do not make a phrase (the words are ANDed
+in any order), `-word` excludes nothing (it searches for the word), and `word*` is a prefix. A
+hashtag query matches posts that carry one of the hashtags exactly. Only live, non-system posts
+of channels the caller is a member of (in the team, or direct/group channels) are searched,
+newest first, 100 per query; the answer is the union of both queries.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mmv3.server import posts
+from mmv3.server.lexemes import lexemes, query_tokens
 
 if TYPE_CHECKING:
     from mmv3.server.store import Store
@@ -20,7 +27,9 @@ if TYPE_CHECKING:
 LIMIT = 100
 _FLAGS = {"from": "from_users", "in": "in_channels", "channel": "in_channels"}
 _SPECIAL = re.compile(r"[<>+\-()~@:]")  # treated as spaces by the real search
-_WORD = re.compile(r"[\w']+")
+_PUNCT_START = re.compile(r'^(?:[^\w\s#"]|_)+')
+_PUNCT_END = re.compile(r'(?:[^\w\s*"]|_)+$')
+_HASHES = re.compile(r"^#{2,}")
 
 
 @dataclass
@@ -53,14 +62,23 @@ def parse(text: str) -> list[SearchParams]:
     plain: list[str] = []
     hashtags: list[str] = []
     filters: dict[str, list[str]] = {"from_users": [], "in_channels": []}
-    for word in _split_words(text):
+    words = _split_words(text)
+    skip = False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+            continue
         flag, sep, value = word.partition(":")
         if sep and flag.lower() in _FLAGS:
-            filters[_FLAGS[flag.lower()]].append(value.lower())
-        elif posts.is_hashtag(word):
-            hashtags.append(word)
-        else:
-            plain.append(word)
+            if not value and i < len(words) - 1:
+                value, skip = words[i + 1], True
+            if value:
+                filters[_FLAGS[flag.lower()]].append(value.lower())
+                continue
+        word = _HASHES.sub("#", _PUNCT_END.sub("", _PUNCT_START.sub("", word)))
+        if not word:
+            continue
+        (hashtags if posts.is_hashtag(word) else plain).append(word)
     queries = []
     if plain:
         queries.append(SearchParams(plain, False, **filters))
@@ -71,68 +89,37 @@ def parse(text: str) -> list[SearchParams]:
     return queries
 
 
-def _word_matcher(term: str):
-    if term.startswith('"'):
-        phrase = term.strip('"').lower()
-        return lambda message, words: bool(phrase) and phrase in message
-    parts = [p for p in _SPECIAL.sub(" ", term).lower().split() if p]
-    checks = []
-    for part in parts:
-        if part.endswith("*"):
-            prefix = part.rstrip("*")
-            checks.append(lambda words, prefix=prefix: any(w.startswith(prefix) for w in words))
-        else:
-            word = part.strip("\"'")
-            checks.append(lambda words, word=word: word in words)
-    return lambda message, words: bool(checks) and all(check(words) for check in checks)
-
-
-_FTS_TOKEN = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps as a token
-
-
-def _fts_query(params: SearchParams, is_or: bool) -> str:
-    """An FTS5 query that every post `_matches` also matches (a superset: the exact test is still
-    `_matches`), or "" where the index cannot narrow the search (hashtags, phrases, no terms)."""
-    if params.is_hashtag or not params.terms:
+def fts_query(params: SearchParams, is_or: bool) -> str | None:
+    """The FTS5 query of the to_tsquery the real store sends: a group of tokens per word (ANDed:
+    one word can be several tokens), the groups joined by AND (OR for is_or_search); None when
+    every word was a stop word (PostgreSQL then matches nothing), "" for no words at all."""
+    if not params.terms:
         return ""
     groups = []
-    for term in params.terms:
-        if '"' in term:
-            return ""
-        tokens = []
-        for part in _SPECIAL.sub(" ", term).split():
-            words = _FTS_TOKEN.findall(part)
-            if not words:
-                continue
-            if part.endswith("*"):
-                words[-1] = f'"{words[-1]}"*'
-                tokens += [f'"{w}"' for w in words[:-1]] + [words[-1]]
-            else:
-                tokens += [f'"{w}"' for w in words]
-        if not tokens:
-            return ""
-        groups.append("(" + " AND ".join(tokens) + ")")
+    for word in _SPECIAL.sub(" ", " ".join(params.terms)).split():
+        tokens = [f'"{token}"*' if prefix else f'"{token}"' for token, prefix in query_tokens(word)]
+        if tokens:
+            groups.append("(" + " AND ".join(tokens) + ")")
+    if not groups:
+        return None
     return (" OR " if is_or else " AND ").join(groups)
 
 
-def _matches(post: dict[str, Any], params: SearchParams, is_or: bool) -> bool:
-    if not params.terms:
-        return True
-    if params.is_hashtag:
-        tags = {t.upper() for t in post.get("hashtags", "").split()}
-        hits = [term.upper() in tags for term in params.terms]
-    else:
-        message = post.get("message", "").lower()
-        words = set(_WORD.findall(message))
-        hits = [_word_matcher(term)(message, words) for term in params.terms]
+def _hashtag_match(post: dict[str, Any], params: SearchParams, is_or: bool) -> bool:
+    """Hashtags @@ to_tsquery(the tags), then one of the post's hashtags equals one of the terms."""
+    tags = post.get("hashtags", "").split()
+    if not {t.upper() for t in tags} & {t.upper() for t in params.terms}:
+        return False
+    have = set(lexemes(" ".join(tags)).split())
+    wanted = [{tok for tok, _ in query_tokens(term)} for term in params.terms]
+    hits = [bool(w) and w <= have for w in wanted]
     return any(hits) if is_or else all(hits)
 
 
 def _channels(store: Store, user_id: str, team_id: str, names: list[str]) -> list[str]:
     ids = []
-    for member in store.find("channel_members", user_id=user_id):
-        channel = store.get("channels", member["channel_id"])
-        if channel is None or channel.get("delete_at") or channel.get("team_id", "") not in (team_id, ""):
+    for channel, _ in store.user_channels(user_id, [team_id, ""]):
+        if channel.get("delete_at"):
             continue
         if names and channel.get("name") not in names:
             continue
@@ -155,28 +142,24 @@ def search(store: Store, user_id: str, team_id: str, terms: str, *, is_or: bool)
     """SearchPostsInTeam: the union of each query's newest 100 matches, newest first."""
     found: dict[str, dict[str, Any]] = {}
     for params in parse(terms):
-        if params.terms == ["*"]:
+        query = fts_query(params, is_or)
+        if query is None:
             continue
         channel_ids = _channels(store, user_id, team_id, params.in_channels)
         authors = _authors(store, team_id, params.from_users)
         if not channel_ids or authors == set():
             continue
         hits = 0
-        fts_query = _fts_query(params, is_or)
-        candidates = (
-            store.posts_matching(fts_query, channel_ids)
-            if fts_query
-            else store.find("posts", channel_id=channel_ids, delete_at=0, order_by="-create_at")
-        )
-        for post in candidates:
+        for post in store.posts_matching(query, channel_ids):
             if post.get("type", "").startswith(posts.SYSTEM_PREFIX):
                 continue
             if authors is not None and post["user_id"] not in authors:
                 continue
-            if _matches(post, params, is_or):
-                found.setdefault(post["id"], post)
-                hits += 1
-                if hits == LIMIT:
-                    break
+            if params.is_hashtag and not _hashtag_match(post, params, is_or):
+                continue
+            found.setdefault(post["id"], post)
+            hits += 1
+            if hits == LIMIT:
+                break
     ordered = sorted(found.values(), key=lambda p: p["create_at"], reverse=True)
     return posts.post_list(ordered)

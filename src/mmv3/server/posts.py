@@ -12,6 +12,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from mmv3.server import post_cache
 from mmv3.server.errors import AppError
 from mmv3.server.ids import new_id, now_ms
 
@@ -253,26 +254,58 @@ def list_etag(version: str, plist: dict[str, Any]) -> str:
     return f"{version}.{first}.{latest_id}.{latest}"
 
 
+def latest_change(store: Store, channel_id: str) -> int | None:
+    """The latest update_at of the channel's posts, deleted ones too (None for none); cached as
+    4.9's lastPostTimeCache."""
+    cached = store.post_cache.get(channel_id, "latest")
+    if cached is not None:
+        return cached
+    generation = store.post_cache.generation(channel_id)
+    latest = store.max_of("posts", "update_at", channel_id=channel_id)
+    if latest is not None and not store.in_transaction:
+        store.post_cache.put(channel_id, "latest", latest, generation)
+    return latest
+
+
 def channel_etag(store: Store, version: str, channel_id: str) -> str:
     """The channel posts etag: `<ver>.<latest update_at of any post, deleted ones too>` (else now)."""
-    latest = store.find("posts", channel_id=channel_id, order_by="-update_at", limit=1)
-    return f"{version}.{latest[0]['update_at'] if latest else now_ms()}"
+    latest = latest_change(store, channel_id)
+    return f"{version}.{latest if latest is not None else now_ms()}"
+
+
+def _copy(plist: dict[str, Any]) -> dict[str, Any]:
+    return {"order": list(plist["order"]), "posts": dict(plist["posts"])}
 
 
 def page(store: Store, channel_id: str, offset: int, limit: int) -> dict[str, Any]:
-    """SqlPostStore.GetPosts: the window of live posts newest first, plus their threads."""
+    """SqlPostStore.GetPosts: the window of live posts newest first, plus their threads. First
+    pages come from the store's post cache (4.9 caches those of 30 and 60 posts)."""
+    cacheable = offset == 0 and 0 < limit <= post_cache.MAX_LIMIT
+    if cacheable:
+        cached = store.post_cache.get(channel_id, ("page", limit))
+        if cached is not None:
+            return _copy(cached)
+        generation = store.post_cache.generation(channel_id)
     window = store.find(
         "posts", channel_id=channel_id, delete_at=0, order_by="-create_at", limit=limit, offset=offset
     )
     root_ids = {p["root_id"] or p["id"] for p in window}
     roots = [p for p in (get_live(store, r) for r in {p["root_id"] for p in window if p["root_id"]}) if p]
     replies = store.find("posts", root_id=list(root_ids), delete_at=0) if root_ids else []
-    return post_list(window, roots + replies)
+    plist = post_list(window, roots + replies)
+    if cacheable and not store.in_transaction:
+        store.post_cache.put(channel_id, ("page", limit), plist, generation)
+        return _copy(plist)
+    return plist
 
 
 def since(store: Store, channel_id: str, time: int) -> dict[str, Any]:
     """SqlPostStore.GetPostsSince: posts changed after `time` (deleted ones and edit copies too)
-    newest first, plus the roots of changed replies (not in `order` unless changed themselves)."""
+    newest first, plus the roots of changed replies (not in `order` unless changed themselves).
+    Nothing changed after the channel's latest change: no query (4.9's lastPostTimeCache)."""
+    latest = latest_change(store, channel_id)
+    if latest is None or latest <= time:
+        return post_list([])
     changed = store.find(
         "posts", channel_id=channel_id, compare=(("update_at", ">", time),), order_by="-update_at", limit=1000
     )

@@ -67,6 +67,28 @@ def user_profile(ctx: Context, stored: dict[str, Any]) -> dict[str, Any]:
     return _privacy(ctx, user, admin_exempt=True)
 
 
+def user_profiles(ctx: Context, stored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`user_profile` of each user, keyed by id: the caller's rights and the settings read once
+    for the whole list rather than per user (the same rules, in the same order)."""
+    if any(ctx.fault(name) for name in ("security-password-hash", "schema-wrong-type", "schema-no-timezone")):
+        return {user["id"]: user_profile(ctx, user) for user in stored}
+    admin = ctx.is_system_admin
+    blank = {"auth_data": ""}
+    if not admin:
+        blank["auth_service"] = ""
+        if not ctx.config.get("PrivacySettings.ShowEmailAddress", True):
+            blank["email"] = ""
+        if not ctx.config.get("PrivacySettings.ShowFullName", True):
+            blank["first_name"] = blank["last_name"] = ""
+    dropped = frozenset(("password", "mfa_secret", *_PROFILE_DROP))
+    out = {}
+    for user in stored:
+        profile = {k: v for k, v in user.items() if k not in dropped}
+        profile.update(blank)
+        out[user["id"]] = profile
+    return out
+
+
 def session_listed(ctx: Context, stored: dict[str, Any]) -> dict[str, Any]:
     session = dict(stored)
     if not ctx.fault("security-session-token-listed"):

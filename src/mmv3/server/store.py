@@ -16,14 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mmv3.server import lexemes
+from mmv3.server.post_cache import PostCache
+
 SCHEMA_VERSION = 1
 
 # table -> indexed columns taken from the document (the key is separate).
 TABLES: dict[str, tuple[str, ...]] = {
-    "users": ("username", "email", "create_at"),
+    "users": ("username", "email", "create_at", "update_at", "delete_at"),
     "sessions": ("token", "user_id"),
     "teams": ("name", "invite_id"),
-    "team_members": ("team_id", "user_id"),
+    "team_members": ("team_id", "user_id", "delete_at"),
     "channels": ("team_id", "name", "type"),
     "channel_members": ("channel_id", "user_id"),
     "posts": ("channel_id", "root_id", "create_at", "user_id", "update_at", "delete_at", "is_pinned"),
@@ -80,6 +83,11 @@ _SQL = {table: _TableSQL(table, columns) for table, columns in TABLES.items()}
 _JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps builds an encoder per call
 
 
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema's triggers call: every connection that writes posts needs them."""
+    conn.create_function("mm_lexemes", 1, lexemes.lexemes, deterministic=True)
+
+
 class StoreError(Exception):
     """The database file cannot be opened or is of a newer schema (one-line message)."""
 
@@ -108,8 +116,10 @@ class Store:
             self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from None
+        register_functions(self._conn)
         self._lock = threading.RLock()
         self._depth = 0
+        self.post_cache = PostCache()  # dropped per channel on every write to its posts, below
         self._migrate()
 
     # -- schema ---------------------------------------------------------------------------
@@ -146,17 +156,25 @@ class Store:
                 self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
     def _full_text(self) -> None:
-        """posts_fts: an FTS5 index of the post messages, kept in step with `posts` by triggers
-        (a REPLACE deletes the old row: recursive_triggers makes that fire the delete trigger)."""
+        """posts_fts: an FTS5 index of the post messages' search words (`lexemes`: stemmed, stop
+        words dropped, as PostgreSQL's english configuration), kept in step with `posts` by
+        triggers (a REPLACE deletes the old row: recursive_triggers makes that fire the delete
+        trigger). A file whose index holds plain words (older mmv3) gets it rebuilt."""
         self._conn.execute("PRAGMA recursive_triggers = ON")
-        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
+        row = self._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
+        if row is not None and "lexemes" not in row[0]:
+            for trigger in ("posts_fts_insert", "posts_fts_delete", "posts_fts_update"):
+                self._conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            self._conn.execute("DROP TABLE posts_fts")
+            row = None
         self._conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(message, tokenize='unicode61 remove_diacritics 0')"
+            "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING "
+            "fts5(lexemes, tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")"
         )
-        message = "json_extract(new.doc, '$.message')"
+        words = "mm_lexemes(json_extract(new.doc, '$.message'))"
         self._conn.execute(
             "CREATE TRIGGER IF NOT EXISTS posts_fts_insert AFTER INSERT ON posts BEGIN "
-            f"INSERT INTO posts_fts (rowid, message) VALUES (new.rowid, {message}); END"
+            f"INSERT INTO posts_fts (rowid, lexemes) VALUES (new.rowid, {words}); END"
         )
         self._conn.execute(
             "CREATE TRIGGER IF NOT EXISTS posts_fts_delete AFTER DELETE ON posts BEGIN "
@@ -165,29 +183,32 @@ class Store:
         self._conn.execute(
             "CREATE TRIGGER IF NOT EXISTS posts_fts_update AFTER UPDATE ON posts BEGIN "
             f"DELETE FROM posts_fts WHERE rowid = old.rowid; "
-            f"INSERT INTO posts_fts (rowid, message) VALUES (new.rowid, {message}); END"
+            f"INSERT INTO posts_fts (rowid, lexemes) VALUES (new.rowid, {words}); END"
         )
-        if not exists:  # a file written before the index existed
+        if row is None:  # a file written before this index existed
             self._conn.execute(
-                "INSERT INTO posts_fts (rowid, message) SELECT rowid, json_extract(doc, '$.message') FROM posts"
+                "INSERT INTO posts_fts (rowid, lexemes) "
+                "SELECT rowid, mm_lexemes(json_extract(doc, '$.message')) FROM posts"
             )
 
     def posts_matching(
         self, fts_query: str, channel_ids: list[str], batch: int = 200
     ) -> Iterator[dict[str, Any]]:
-        """Live posts of `channel_ids` whose message matches the FTS5 query, newest first, read a
-        batch at a time (a search stops at its 100th hit)."""
+        """Live posts of `channel_ids` whose search words match the FTS5 query (every post for ""),
+        newest first, read a batch at a time (a search stops at its 100th hit)."""
         if not channel_ids:
             return
         marks = ", ".join("?" * len(channel_ids))
+        match = "rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?) AND " if fts_query else ""
         sql = (
-            f"SELECT doc FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?) "
-            f"AND channel_id IN ({marks}) AND delete_at = 0 ORDER BY create_at DESC, rowid DESC LIMIT ? OFFSET ?"
+            f"SELECT doc FROM posts WHERE {match}channel_id IN ({marks}) AND delete_at = 0 "
+            "ORDER BY create_at DESC, rowid DESC LIMIT ? OFFSET ?"
         )
+        head = [fts_query] if fts_query else []
         offset = 0
         while True:
             with self._lock:
-                rows = self._conn.execute(sql, [fts_query, *channel_ids, batch, offset]).fetchall()
+                rows = self._conn.execute(sql, [*head, *channel_ids, batch, offset]).fetchall()
             yield from (json.loads(row[0]) for row in rows)
             if len(rows) < batch:
                 return
@@ -207,10 +228,15 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._conn.execute("ROLLBACK")
+                    self.post_cache.changed(None)  # reads in the transaction may have seen its writes
                 raise
             self._depth -= 1
             if outer:
                 self._conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def close(self) -> None:
         with self._lock:
@@ -227,12 +253,16 @@ class Store:
                 self._conn.execute(_SQL[table].insert, values)
             except sqlite3.IntegrityError:
                 raise Conflict(f"{table}:{key}") from None
+            if table == "posts":
+                self.post_cache.changed(doc.get("channel_id"))
         return doc
 
     def put(self, table: str, key: str, doc: dict[str, Any]) -> dict[str, Any]:
         values = self._row(table, key, doc)
         with self._lock:
             self._conn.execute(_SQL[table].replace, values)
+            if table == "posts":
+                self.post_cache.changed(doc.get("channel_id"))
         return doc
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
@@ -242,6 +272,8 @@ class Store:
 
     def delete(self, table: str, key: str) -> bool:
         with self._lock:
+            if table == "posts":
+                self.post_cache.changed(None)
             return self._conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,)).rowcount > 0
 
     def _where(
@@ -309,9 +341,55 @@ class Store:
         with self._lock:
             return self._conn.execute(f"SELECT count(*) FROM {table}{where}", values).fetchone()[0]
 
+    def max_of(self, table: str, column: str, **eq: Any) -> Any:
+        """The largest `column` of the rows matching `eq` (None for none): an index read, no documents."""
+        if column not in TABLES[table]:
+            raise KeyError(f"{table} has no indexed column {column}")
+        where, values = self._where(table, eq)
+        with self._lock:
+            return self._conn.execute(f"SELECT max({column}) FROM {table}{where}", values).fetchone()[0]
+
+    _CHANNEL_USERS = "FROM channel_members m JOIN users u ON u.key = m.user_id WHERE m.channel_id = ? AND ifnull(u.delete_at, 0) = 0"
+
+    def channel_users(self, channel_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """The channel's members whose accounts are active, by username: one join, no id lists."""
+        sql = f"SELECT u.doc {self._CHANNEL_USERS} ORDER BY u.username, u.rowid LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._conn.execute(sql, (channel_id, int(limit), int(offset))).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def count_channel_users(self, channel_id: str) -> int:
+        """How many of the channel's members have active accounts (ChannelStore.GetMemberCount)."""
+        with self._lock:
+            return self._conn.execute(f"SELECT count(*) {self._CHANNEL_USERS}", (channel_id,)).fetchone()[0]
+
+    def user_channels(self, user_id: str, team_ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(channel, membership) of each channel of `team_ids` the user is a member of: one join on
+        the user's memberships, only the wanted channels' documents read."""
+        marks = ", ".join("?" * len(team_ids))
+        sql = (
+            "SELECT c.doc, m.doc FROM channel_members m JOIN channels c ON c.key = m.channel_id "
+            f"WHERE m.user_id = ? AND c.team_id IN ({marks})"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (user_id, *team_ids)).fetchall()
+        return [(json.loads(channel), json.loads(member)) for channel, member in rows]
+
+    def count_team_users(self, team_id: str) -> tuple[int, int]:
+        """(members, members with active accounts) of the team's live memberships (TeamStats)."""
+        sql = (
+            "SELECT count(*), coalesce(sum(ifnull(u.delete_at, 0) = 0), 0) FROM team_members m JOIN users u "
+            "ON u.key = m.user_id WHERE m.team_id = ? AND ifnull(m.delete_at, 0) = 0"
+        )
+        with self._lock:
+            total, active = self._conn.execute(sql, (team_id,)).fetchone()
+        return total, active
+
     def delete_where(self, table: str, **eq: Any) -> int:
         where, values = self._where(table, eq)
         with self._lock:
+            if table == "posts":
+                self.post_cache.changed(None)
             return self._conn.execute(f"DELETE FROM {table}{where}", values).rowcount
 
     def all(self, table: str) -> list[dict[str, Any]]:

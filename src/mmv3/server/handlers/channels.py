@@ -83,8 +83,8 @@ def counts(ctx: Context) -> dict:
 
 @route("GET", _CHANNELS + "/members")
 def my_channel_members(ctx: Context) -> list:
-    live = {c["id"] for c in channels.for_user(ctx, ctx.params["team_id"], ctx.user_id)}
-    return [m for m in ctx.store.find("channel_members", user_id=ctx.user_id) if m["channel_id"] in live]
+    pairs = ctx.store.user_channels(ctx.user_id, [ctx.params["team_id"], ""])
+    return [member for channel, member in pairs if not channel.get("delete_at")]
 
 
 @route("GET", _CHANNELS + "/more/{offset}/{limit}")

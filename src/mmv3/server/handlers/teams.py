@@ -188,13 +188,8 @@ def my_team(ctx: Context) -> dict:
 @route("GET", _TEAM + "/stats")
 def team_stats(ctx: Context) -> dict:
     team_id = ctx.params["team_id"]
-    members = [m for m in ctx.store.find("team_members", team_id=team_id) if not m.get("delete_at")]
-    users = ctx.store.find("users", key=[m["user_id"] for m in members]) if members else []
-    return {
-        "team_id": team_id,
-        "total_member_count": len(users),
-        "active_member_count": sum(1 for u in users if not u.get("delete_at")),
-    }
+    total, active = ctx.store.count_team_users(team_id)
+    return {"team_id": team_id, "total_member_count": total, "active_member_count": active}
 
 
 @route("GET", _TEAM + "/members/{offset}/{limit}")

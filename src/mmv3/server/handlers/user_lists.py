@@ -46,7 +46,7 @@ def _channel_user_ids(ctx: Context, channel_id: str) -> list[str]:
 
 
 def _profiles_map(ctx: Context, users: list[dict[str, Any]]) -> dict[str, dict]:
-    return {user["id"]: sanitize.user_profile(ctx, user) for user in users}
+    return sanitize.user_profiles(ctx, users)
 
 
 def _require_channel_read(ctx: Context, channel_id: str) -> None:
@@ -55,17 +55,13 @@ def _require_channel_read(ctx: Context, channel_id: str) -> None:
         raise forbidden()
 
 
-def _max_update_at(users: list[dict[str, Any]]) -> int:
-    return max((u.get("update_at", 0) for u in users), default=0)
-
-
 # -- pages ----------------------------------------------------------------------------------
 @route("GET", "/api/v3/users/{offset}/{limit}")
 def users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
-    everyone = ctx.store.find("users")
+    newest = ctx.store.max_of("users", "update_at") or 0
     ctx.etag = (
-        f"{ctx.server.options.version}.{_max_update_at(everyone)}.{privacy_etag_suffix(ctx)}"
+        f"{ctx.server.options.version}.{newest}.{privacy_etag_suffix(ctx)}"
         f"{ctx.params['offset']}.{ctx.params['limit']}"
     )
     return _profiles_map(ctx, ctx.store.find("users", order_by="username", limit=limit, offset=offset))
@@ -75,8 +71,8 @@ def users_page(ctx: Context) -> dict:
 def team_users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
     ids = _team_user_ids(ctx, ctx.params["team_id"])
-    members = ctx.store.find("users", key=ids)
-    ctx.etag = f"{ctx.server.options.version}.{_max_update_at(members)}.{privacy_etag_suffix(ctx)}"
+    newest = (ctx.store.max_of("users", "update_at", key=ids) if ids else 0) or 0
+    ctx.etag = f"{ctx.server.options.version}.{newest}.{privacy_etag_suffix(ctx)}"
     return _profiles_map(
         ctx, ctx.store.find("users", key=ids, order_by="username", limit=limit, offset=offset)
     )
@@ -87,9 +83,7 @@ def channel_users_page(ctx: Context) -> dict:
     offset, limit = _page(ctx)
     channel_id = ctx.params["channel_id"]
     _require_channel_read(ctx, channel_id)
-    users = ctx.store.find("users", key=_channel_user_ids(ctx, channel_id), order_by="username")
-    active = [u for u in users if not u.get("delete_at")]
-    return _profiles_map(ctx, active[offset : offset + limit])
+    return _profiles_map(ctx, ctx.store.channel_users(channel_id, limit=limit, offset=offset))
 
 
 @route("GET", "/api/v3/teams/{team_id}/channels/{channel_id}/users/not_in_channel/{offset}/{limit}")
