@@ -106,6 +106,7 @@ def provision_run(environment: Any, **_kwargs: Any) -> None:
             pool=pool,
             extra_channels=settings.channels,
             seed=settings.seed,
+            team=settings.team or None,
             log=logger.info,
         )
     except (PopulationError, ValueError) as exc:

@@ -338,3 +338,44 @@ def test_plan_proportions_follow_the_cited_generators():
             root = index[post.root]
             assert root.root is None and root.channel == post.channel
             assert root.index // plan.batch < post.index // plan.batch
+
+
+# -- load runs from a seeded state: --mmv3-team with the accounts of --pool-csv ---------------------
+
+
+def test_a_load_population_in_a_seeded_team_uses_its_accounts_and_channels(tmp_path, capsys):
+    from mmv3.load.population import provision, read_pool_csv
+
+    pool = tmp_path / "pool.csv"
+    with server() as running:
+        assert seed(running.url, *TINY, "--prefix", "mmload", "--pool-csv", str(pool)) == 0
+        capsys.readouterr()
+        before = running.app.store.count("teams")
+        population = provision(
+            running.url,
+            size=0,
+            admin=("sysadmin", PASSWORD),
+            pool=read_pool_csv(pool),
+            extra_channels=2,
+            team="mmload-t1",
+            sleep=lambda _seconds: None,
+        )
+        after = running.app.store.count("teams")
+        members = {(m["channel_id"], m["user_id"]) for m in running.app.store.all("channel_members")}
+    assert after == before, "the run made a team of its own"
+    [team] = population.teams
+    assert team["name"] == "mmload-t1"
+    seeded = [c for c in team["channels"] if c["name"].startswith("mmload-")]
+    assert [c["name"] for c in seeded] == ["mmload-c1", "mmload-c2"]
+    assert len(population.accounts) == 6
+    for account in population.accounts:
+        assert account.team == 0
+        for channel in seeded:
+            assert (channel["id"], account.id) in members
+
+
+def test_the_team_option_needs_the_pool_csv():
+    from mmv3.load.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="--mmv3-team needs --mmv3-pool-csv"):
+        Settings.from_namespace(types.SimpleNamespace(mmv3_team="mmload-t1"))
