@@ -24,7 +24,7 @@ from mmv3.server import running_server
 from mmv3.server.accounts_on_start import Account, ensure
 
 PASSWORD = "Seed-Admin-Pass-1"
-TINY = ["--teams", "2", "--channels-per-team", "3", "--users", "6", "--posts", "120"]
+TINY = ["--teams", "3", "--channels-per-team", "3", "--users", "6", "--posts", "120"]
 
 
 @contextmanager
@@ -88,7 +88,7 @@ def dump(store, prefix: str) -> dict:
 
 
 def test_tiny_seed_makes_what_the_plan_says_paced_without_a_429(capsys):
-    profile = resolve("small", teams=2, channels_per_team=3, users=6, posts=120)
+    profile = resolve("small", teams=3, channels_per_team=3, users=6, posts=120)
     plan = seed_plan.build(profile, 4049)
     posts = [post for batch in plan.posts() for post in batch]
     with server(rate_limit="40/20") as running:
@@ -104,7 +104,7 @@ def test_tiny_seed_makes_what_the_plan_says_paced_without_a_429(capsys):
     assert "complete" in out and "429 answers met 0" in out, out
     assert PASSWORD not in out + err
     # teams and memberships: every user in the teams and channels the plan gave it
-    assert {"mmtiny-t1", "mmtiny-t2"} <= set(teams)
+    assert {"mmtiny-t1", "mmtiny-t2", "mmtiny-t3"} <= set(teams)
     for user in plan.users:
         uid = users[f"mmtiny{user.name}"]["id"]
         for team in user.teams:
@@ -152,7 +152,7 @@ def test_two_seeds_into_one_server_do_not_collide(capsys):
         assert seed(running.url, *TINY) == 0
         out = capsys.readouterr().out
         teams = [t["name"] for t in running.app.store.all("teams")]
-    assert len(teams) == 4 and out.count("complete") == 2
+    assert len(teams) == 6 and out.count("complete") == 2
 
 
 def test_pool_csv_holds_the_accounts_and_no_password_is_printed(tmp_path, capsys):
@@ -379,3 +379,23 @@ def test_the_team_option_needs_the_pool_csv():
 
     with pytest.raises(SettingsError, match="--mmv3-team needs --mmv3-pool-csv"):
         Settings.from_namespace(types.SimpleNamespace(mmv3_team="mmload-t1"))
+
+
+def test_progress_is_one_line_per_interval_when_not_a_terminal(monkeypatch):
+    import io
+
+    from mmv3.seeding import cli as seed_cli
+
+    now = [100.0]
+    monkeypatch.setattr(seed_cli.time, "monotonic", lambda: now[0])
+    stream = io.StringIO()
+    progress = seed_cli.Progress(PROFILES["small"], stream, every=10)
+    result = types.SimpleNamespace(
+        counts=Counter({"users": 40, "root posts": 300, "replies": 200}), requests=900
+    )
+    for _second in range(30):  # 30 s of reports, one per second
+        now[0] += 1
+        progress(result)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in stream.getvalue()
+    assert lines[0] == "seed: users 40/40, posts 500/1000 (50%), 900 requests, 90.0 req/s, 10s"

@@ -293,7 +293,7 @@ def provision(
                 "channels": found,
             }
         )
-    log(f"provisioning: {team_count} team(s), {len(teams[0]['channels'])} channel(s) each")
+    log(f"provisioning: {len(teams)} team(s), {len(teams[0]['channels'])} channel(s) each")
 
     accounts: list[PoolAccount] = []
     for number in range(wanted):

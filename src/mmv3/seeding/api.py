@@ -415,10 +415,13 @@ class ApiSeeder:
         for who, emoji in post.reactions:
             reactor = self.clients[who]
             assert reactor is not None
+            # v3 routes name a team and the caller must be in it: a direct or group channel has no
+            # team of its own, so each member goes through one of theirs.
+            via = team_id if channel.team >= 0 else self.team_ids[plan.users[who].teams[0]]
             self.call(
                 reactor,
                 "POST",
-                f"teams/{team_id}/channels/{channel_id}/posts/{made['id']}/reactions/save",
+                f"teams/{via}/channels/{channel_id}/posts/{made['id']}/reactions/save",
                 f"reacting to post {post.index + 1}",
                 json={"user_id": self.user_ids[who], "post_id": made["id"], "emoji_name": emoji},
             )
