@@ -116,6 +116,7 @@ def _provision(environment: Any, state: RunState) -> None:
             pool=pool,
             extra_channels=settings.channels,
             seed=settings.seed,
+            team=settings.team or None,
             log=logger.info,
         )
     except (PopulationError, ValueError) as exc:

@@ -40,6 +40,12 @@ def _diff(args: argparse.Namespace) -> int:
     return run_diff_command(args)
 
 
+def _seed(args: argparse.Namespace) -> int:
+    from mmv3.seeding.cli import run_seed_command
+
+    return run_seed_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmv3", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -78,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build the offline Allure HTML report of a run")
     add_report_arguments(report)
     report.set_defaults(subparser=report, handler=_report)
+
+    from mmv3.seeding.cli import add_seed_arguments
+
+    seed = sub.add_parser("seed", help="fill a v3 server with realistic data (teams, users, posts, ...)")
+    add_seed_arguments(seed)
+    seed.set_defaults(subparser=seed, handler=_seed)
     return parser
 
 

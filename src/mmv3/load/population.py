@@ -8,6 +8,10 @@ servers that are not open to sign-up) or read from a CSV file of existing accoun
 A team holds at most `TEAM_CAPACITY` pool accounts: Mattermost's TeamSettings.MaxUsersPerTeam
 defaults to 50 and the team's creator is a member too. Joining a team joins its default channels
 (town-square, off-topic); `extra_channels` more are created per team and every member is added.
+
+With `team=NAME` the run uses an existing team instead (one `mmv3 seed` filled, so that the load
+meets a realistic amount of data): the pool (from the CSV `mmv3 seed --pool-csv` writes) joins it,
+and its first `extra_channels` channels the owner is in take the place of new ones.
 """
 
 from __future__ import annotations
@@ -196,6 +200,23 @@ class _Provisioner:
         return waited
 
 
+def _existing_team(work: _Provisioner, owner: Client, name: str, extra_channels: int) -> dict[str, Any]:
+    """A team made before the run: its default channels and the first `extra_channels` others
+    the owner is in (by name), which the pool is added to like new ones."""
+    found = work.call(owner, "GET", f"teams/name/{name}", f"looking up team {name!r}").json()
+    listed = (
+        work.call(owner, "GET", f"teams/{found['id']}/channels/", f"listing the channels of {name}").json()
+        or []
+    )
+    defaults = [{"id": c["id"], "name": c["name"]} for c in listed if c.get("name") in DEFAULT_CHANNELS]
+    others = sorted(
+        (c for c in listed if c.get("name") not in DEFAULT_CHANNELS and c.get("type") in ("O", "P")),
+        key=lambda c: c["name"],
+    )
+    chosen = [{"id": c["id"], "name": c["name"], "extra": True} for c in others[:extra_channels]]
+    return {"id": found["id"], "name": found["name"], "invite_id": "", "channels": defaults + chosen}
+
+
 def provision(
     base_url: str,
     *,
@@ -205,6 +226,7 @@ def provision(
     extra_channels: int = 1,
     seed: int = 4049,
     prefix: str | None = None,
+    team: str | None = None,
     timeout: float = 15.0,
     log: Callable[[str], None] = lambda _message: None,
     sleep: Callable[[float], None] = time.sleep,
@@ -212,6 +234,7 @@ def provision(
     """Make the run's teams, channels and account pool (PopulationError on any failed step),
     then wait until the server's rate-limit bucket is full, so that the run sees its whole burst."""
     prefix = prefix or run_prefix(random.Random(seed ^ random.SystemRandom().getrandbits(32)))
+    existing = team  # the name `team` is the loop variable below
     work = _Provisioner(base_url, seed=seed, timeout=timeout)
     if admin is not None:
         owner = work.login(admin[0], admin[1], "admin login")
@@ -226,6 +249,9 @@ def provision(
     wanted = len(pool) if pool else max(1, size)
     team_count = (wanted + TEAM_CAPACITY - 1) // TEAM_CAPACITY
     teams = []
+    if existing:
+        team_count = 0  # the existing team holds the whole pool: its seed sized MaxUsersPerTeam
+        teams.append(_existing_team(work, owner, existing, extra_channels))
     for number in range(team_count):
         team = work.call(
             owner,
@@ -267,11 +293,11 @@ def provision(
                 "channels": found,
             }
         )
-    log(f"provisioning: {team_count} team(s), {len(teams[0]['channels'])} channel(s) each")
+    log(f"provisioning: {len(teams)} team(s), {len(teams[0]['channels'])} channel(s) each")
 
     accounts: list[PoolAccount] = []
     for number in range(wanted):
-        team_index = number // TEAM_CAPACITY
+        team_index = 0 if existing else number // TEAM_CAPACITY
         team = teams[team_index]
         if pool:
             username, password = pool[number]

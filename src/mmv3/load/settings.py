@@ -92,6 +92,14 @@ OPTIONS: tuple[Option, ...] = (
         master_only=True,
     ),
     Option(
+        "--mmv3-team",
+        "MMV3_TEAM",
+        "",
+        "an existing team to run in (one `mmv3 seed` made), its accounts from --mmv3-pool-csv",
+        name="existing_team",
+        master_only=True,
+    ),
+    Option(
         "--mmv3-channels",
         "MMV3_CHANNELS",
         1,
@@ -270,6 +278,7 @@ class Settings:
     pool_csv: str
     pool_size: int
     channels: int
+    team: str
     expected: Quota | None
     tolerances: Tolerances
     thresholds: str
@@ -310,6 +319,10 @@ class Settings:
                 raise SettingsError(f"--{name.replace('_', '-')} must be >= 0, got {values[name]}")
         if int(values["mmv3_pool_size"]) < 1 and not values["mmv3_pool_csv"]:
             raise SettingsError("--mmv3-pool-size must be at least 1")
+        if values["mmv3_team"] and not values["mmv3_pool_csv"]:
+            raise SettingsError(
+                "--mmv3-team needs --mmv3-pool-csv: the team's accounts (mmv3 seed --pool-csv)"
+            )
         for name in ("mmv3_arrival_rate", "mmv3_step_rate", "mmv3_rate_tolerance"):
             if float(values[name]) < 0:
                 raise SettingsError(f"--{name.replace('_', '-')} must be >= 0, got {values[name]}")
@@ -327,6 +340,7 @@ class Settings:
             pool_csv=values["mmv3_pool_csv"] or "",
             pool_size=int(values["mmv3_pool_size"]),
             channels=int(values["mmv3_channels"]),
+            team=values["mmv3_team"] or "",
             expected=expected,
             tolerances=Tolerances(
                 burst=int(values["mmv3_burst_tolerance"]), rate=float(values["mmv3_rate_tolerance"]) / 100
@@ -360,6 +374,7 @@ class Settings:
             "pool_csv": self.pool_csv or None,
             "pool_size": self.pool_size,
             "channels": self.channels,
+            "team": self.team or None,
             "expected": f"{self.expected.per_sec:g}/{self.expected.max_burst}" if self.expected else None,
             "throttled_as_failure": self.throttled_as_failure,
             "retry_after": "honour" if self.honour_retry_after else "ignore",
