@@ -378,7 +378,7 @@ def test_the_team_option_needs_the_pool_csv():
     from mmv3.load.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="--mmv3-team needs --mmv3-pool-csv"):
-        Settings.from_namespace(types.SimpleNamespace(mmv3_team="mmload-t1"))
+        Settings.from_namespace(types.SimpleNamespace(existing_team="mmload-t1"))
 
 
 def test_progress_is_one_line_per_interval_when_not_a_terminal(monkeypatch):

@@ -95,7 +95,7 @@ OPTIONS: tuple[Option, ...] = (
         "--mmv3-team",
         "MMV3_TEAM",
         "",
-        "an existing team to run in (one `mmv3 seed` made), its accounts from --mmv3-pool-csv",
+        "an existing team to run in, one that `mmv3 seed` made; its accounts come from --mmv3-pool-csv",
         name="existing_team",
         master_only=True,
     ),
