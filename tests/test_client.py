@@ -645,3 +645,11 @@ def test_a_servers_asterisk_mask_is_not_taken_for_a_secret():
         out["ElasticsearchSettings"]["Password"] == "********************************"
     )  # GET /admin/config's mask
     assert out["EmailSettings"] == {"SMTPPassword": "", "Password": "<redacted>"}
+
+
+def test_a_url_inside_a_json_string_is_redacted_without_breaking_the_json():
+    from mmv3 import redact
+
+    logs = ['GET /signup_user_complete/?d=%7B%7D&h=0123abcd" x', "MMAUTHTOKEN=abcdefgh' y"]
+    out = json.loads(redact.text(json.dumps(logs)))
+    assert out == ['GET /signup_user_complete/?d=%7B%7D&h=<redacted>" x', "MMAUTHTOKEN=<redacted>' y"]

@@ -24,8 +24,8 @@ CATALOG = load_catalog()
 
 
 def _version(corpus: Path) -> str:
-    match = re.fullmatch(r"mattermost-(\d+\.\d+\.\d+)", corpus.name)
-    assert match, f"{corpus.name}: a corpus directory is named mattermost-<x.y.z>"
+    match = re.fullmatch(r"mattermost-(\d+\.\d+\.\d+)(?:-[a-z0-9.]+)?", corpus.name)
+    assert match, f"{corpus.name}: a corpus directory is named mattermost-<x.y.z>[-<pre-release>]"
     return match.group(1)
 
 

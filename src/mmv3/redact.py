@@ -36,9 +36,9 @@ SECRET_KEYS = frozenset(
 )
 # Query parameters that carry secrets: the secret keys plus the invite hash/data/token (h, t).
 _QUERY_SECRET = re.compile(
-    r"(?i)([?&](?:" + "|".join(sorted(SECRET_KEYS | {"h", "t"}, key=len, reverse=True)) + r")=)[^&#\s]*"
-)
-_COOKIE_VALUE = re.compile(r"(?i)\b(MMAUTHTOKEN|MMUSERID|MMCSRF)=([^;,\s]+)")
+    r"(?i)([?&](?:" + "|".join(sorted(SECRET_KEYS | {"h", "t"}, key=len, reverse=True)) + r")=)[^&#\s\"'\\]*"
+)  # (a value ends at a quote or backslash too: a URL inside a JSON string keeps the string closed)
+_COOKIE_VALUE = re.compile(r"(?i)\b(MMAUTHTOKEN|MMUSERID|MMCSRF)=([^;,\s\"'\\]+)")
 _ANY_COOKIE = re.compile(r"(?:^|(?<=;))(\s*[^=;\s]+)=([^;]+)")
 _FIRST_COOKIE = re.compile(r"^\s*([^=;\s]+)=([^;]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}")
