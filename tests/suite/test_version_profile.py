@@ -103,8 +103,13 @@ def test_auto_picks_the_deviations_of_the_reported_version(external, tmp_path):
     assert "[deviation gone]" in as_4_9.failures[0].message
     chosen = as_4_9.matrix()["environment"]["Known deviations"]
     assert chosen.endswith("mattermost-4.9.yaml (auto: mattermost-4.9.yaml (shipped for Mattermost 4.9))")
-    as_3_9 = run_suite([*args, "--mm-version", "3.9"], reports=tmp_path / "b", tests=[HOLE], env=env)
-    assert as_3_9.returncode == 0, as_3_9.tail()
-    assert "known deviations: none (auto: no shipped deviations for Mattermost 3.9" in as_3_9.stdout
+    as_3_3 = run_suite([*args, "--mm-version", "3.3"], reports=tmp_path / "b", tests=[HOLE], env=env)
+    assert as_3_3.returncode == 0, as_3_3.tail()
+    assert "known deviations: none (auto: no shipped deviations for Mattermost 3.3" in as_3_3.stdout
+    as_3_9 = run_suite([*args, "--mm-version", "3.9"], reports=tmp_path / "d", tests=[HOLE], env=env)
+    assert (
+        "mattermost-3.4.yaml (auto: mattermost-3.4.yaml (shipped for Mattermost 3.4, the nearest"
+        in as_3_9.stdout
+    )
     as_3_10 = run_suite([*args, "--mm-version", "3.10"], reports=tmp_path / "c", tests=[HOLE], env=env)
     assert "mattermost-3.10.yaml (auto: mattermost-3.10.yaml (shipped for Mattermost 3.10))" in as_3_10.stdout
