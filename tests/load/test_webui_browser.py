@@ -234,6 +234,15 @@ def test_rate_limit_chart_and_form_labels(tmp_path) -> None:
                 finally:
                     assert errors == []
                 expect(chart.locator("[data-line=refill-rate]")).to_have_count(1)
+                # The first 429 may fall in the run's first one-second bin: wait (bounded) for the
+                # chart to draw a second bin of every series before counting its points.
+                page.wait_for_function(
+                    """() => ['offered', 'accepted', 'throttled'].every(key => {
+                        const line = document.querySelector(`#mmv3-ratelimit-chart polyline[data-series=${key}]`);
+                        return line && line.getAttribute('points').trim().split(/\\s+/).length >= 2;
+                    })""",
+                    timeout=30_000,
+                )
                 drawn = {
                     key: len(chart.locator(f"polyline[data-series={key}]").get_attribute("points").split())
                     for key in ("offered", "accepted", "throttled")
