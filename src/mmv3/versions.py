@@ -327,6 +327,8 @@ def load_facts() -> VersionFacts:
     return VersionFacts.load()
 
 
+@functools.lru_cache(maxsize=64)
 def profile(version: str | None) -> Profile:
-    """The profile of `version` from the project's facts (VersionError for a malformed version)."""
+    """The profile of `version` from the project's facts (VersionError for a malformed version);
+    resolved once per version and process (the checks ask for it on every call)."""
     return load_facts().profile(version)

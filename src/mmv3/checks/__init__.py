@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mmv3 import versions
+
 if TYPE_CHECKING:
     from mmv3.catalog import Operation
     from mmv3.client import Client, Response
@@ -169,6 +171,13 @@ def on_upgrade(response: Any, *names: str) -> list[str]:
         f"{name} on the 101 upgrade answer: real servers send only {', '.join(UPGRADE_HEADERS)} there"
         for name in present
     ]
+
+
+def target_behaviour(probe: Probe, name: str) -> frozenset:
+    """The values of the server-wide behaviour `name` (schemas/versions.json) that the releases of
+    the target's version profile have; empty without a profile or where it is not derived."""
+    version = getattr(probe, "profile_version", None)
+    return versions.profile(version).behaviour(name) if version else frozenset()
 
 
 def describe(response: Response) -> str:

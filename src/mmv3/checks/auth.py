@@ -18,8 +18,16 @@ import string
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mmv3 import versions
-from mmv3.checks import PERMISSIONS, SESSION_EXPIRED, Probe, Skip, check, describe, expect_app_error
+from mmv3.checks import (
+    PERMISSIONS,
+    SESSION_EXPIRED,
+    Probe,
+    Skip,
+    check,
+    describe,
+    expect_app_error,
+    target_behaviour,
+)
 from mmv3.recipes import PARAMS, UNKNOWN, Refused, Request, build, prepare, recipe_for
 
 if TYPE_CHECKING:
@@ -63,8 +71,7 @@ SESSION_COOKIES = ("MMAUTHTOKEN", "MMUSERID")
 def cleared_cookies(probe: Probe) -> tuple[str, ...]:
     """The cookies a refused token clears on the target's version: those every matching release's
     RemoveSessionCookie clears (schemas/versions.json; MMUSERID only from 3.9), else both."""
-    version = getattr(probe, "profile_version", None)
-    found = versions.profile(version).behaviour("cleared_cookies") if version else frozenset()
+    found = target_behaviour(probe, "cleared_cookies")
     if not found:
         return SESSION_COOKIES
     common = set.intersection(*(set(str(value).split()) for value in found))

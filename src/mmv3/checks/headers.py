@@ -6,8 +6,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mmv3 import versions
-from mmv3.checks import REQUEST_ID, Probe, check, describe, on_upgrade
+from mmv3.checks import REQUEST_ID, Probe, check, describe, on_upgrade, target_behaviour
 from mmv3.provision import Call
 
 if TYPE_CHECKING:
@@ -86,15 +85,13 @@ def version_id(op: Operation, probe: Probe) -> list[str]:
 
 def version_id_forms(probe: Probe) -> frozenset[str]:
     """The X-Version-Id forms the target's version prints (the newest form without a profile)."""
-    version = getattr(probe, "profile_version", None)
-    found = versions.profile(version).behaviour("version_id") if version else frozenset()
+    found = target_behaviour(probe, "version_id")
     return frozenset(str(f) for f in found) or frozenset({DEFAULT_VERSION_ID})
 
 
 def etag_on_304(probe: Probe) -> bool:
     """Whether every release of the target's version repeats the Etag on a 304 (not up to 3.5)."""
-    version = getattr(probe, "profile_version", None)
-    found = versions.profile(version).behaviour("etag_on_304") if version else frozenset()
+    found = target_behaviour(probe, "etag_on_304")
     return not found or all(found)
 
 
