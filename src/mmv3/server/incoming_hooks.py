@@ -71,16 +71,6 @@ class ParseError(AppError):
 
 
 # -- decoding ---------------------------------------------------------------------------------------
-def _get(obj: dict, name: str) -> tuple[bool, Any]:
-    """A JSON key as Go matches it to a field: exactly, else case-insensitively; the last one wins."""
-    found, value = False, None
-    pairs = getattr(obj, "pairs", None) or list(obj.items())
-    for key, item in pairs:
-        if key == name or key.lower() == name:
-            found, value = True, item
-    return found, value
-
-
 def _string(value: Any) -> str:
     if value is None:
         return ""
@@ -126,12 +116,13 @@ def _field(raw: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(raw, dict):
         raise ParseError()
-    short_found, short = _get(raw, "short")
-    if short_found and short is not None and not isinstance(short, bool):
+    raw = gojson.fold(raw)
+    short = raw.get("short")
+    if short is not None and not isinstance(short, bool):
         raise ParseError()
-    _, value = _get(raw, "value")
+    value = raw.get("value")
     return {
-        "title": _string(_get(raw, "title")[1]),
+        "title": _string(raw.get("title")),
         "value": None if value is None else go_value_text(value),
         "short": bool(short),
     }
@@ -142,20 +133,21 @@ def _attachment(raw: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(raw, dict):
         raise ParseError()
-    _, ident = _get(raw, "id")
+    raw = gojson.fold(raw)
+    ident = raw.get("id")
     if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)):
         raise ParseError()
     out: dict[str, Any] = {"id": ident or 0}
     for name in _ATTACHMENT_STRINGS:
-        out[name] = _string(_get(raw, name)[1])
-    _, fields = _get(raw, "fields")
+        out[name] = _string(raw.get(name))
+    fields = raw.get("fields")
     if fields is not None and not isinstance(fields, list):
         raise ParseError()
     out["fields"] = [f for f in (_field(item) for item in fields or []) if f is not None] or None
     for name in _ATTACHMENT_TAIL:
-        out[name] = _string(_get(raw, name)[1])
-    out["ts"] = _get(raw, "ts")[1]
-    _, actions = _get(raw, "actions")
+        out[name] = _string(raw.get(name))
+    out["ts"] = raw.get("ts")
+    actions = raw.get("actions")
     if actions is not None:
         if not isinstance(actions, list):
             raise ParseError()
@@ -178,13 +170,14 @@ def decode_json(body: bytes | str) -> dict[str, Any]:
         return request
     if not isinstance(value, dict):
         raise ParseError()
+    value = gojson.fold(value)
     for name in _REQUEST:
-        request[name] = _string(_get(value, name)[1])
-    _, props = _get(value, "props")
+        request[name] = _string(value.get(name))
+    props = value.get("props")
     if props is not None and not isinstance(props, dict):
         raise ParseError()
     request["props"] = dict(props) if props is not None else None
-    _, attachments = _get(value, "attachments")
+    attachments = value.get("attachments")
     if attachments is not None and not isinstance(attachments, list):
         raise ParseError()
     kept = [a for a in (_attachment(item) for item in attachments or []) if a is not None]
