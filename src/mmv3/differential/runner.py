@@ -98,11 +98,7 @@ def _connect(name: str, base_url: str, user: str, password: str, admin: str, adm
     try:
         preflight.check_server(client)
         world = World(client.base_url, prefix=prefix, seed=seed, timeout=timeout)
-        for role, login_id, secret in (("user", user, password), ("admin", admin, admin_password)):
-            if login_id and secret:
-                role_client = world.root.with_token(None)
-                account = preflight.login(role_client, login_id, secret, role=role, admin=role == "admin")
-                world.add_account(role, account, secret, role_client)
+        preflight.log_in_accounts(world, {"user": (user, password), "admin": (admin, admin_password)})
         world.provision()
     except preflight.PreflightError as exc:
         raise DiffError(_PREFLIGHT_EXITS.get(int(exc.code), exitcodes.INTERNAL), f"{name}: {exc}") from None
@@ -116,33 +112,31 @@ def _connect(name: str, base_url: str, user: str, password: str, admin: str, adm
 @contextlib.contextmanager
 def fresh_serve(user: str, admin: str, faults: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
     """A fresh reference server with the target's account names: (url, user password, admin password)."""
-    try:
-        from mmv3.server import running_server
-        from mmv3.server.faults import UnknownFault
-    except ImportError as exc:
-        raise DiffError(exitcodes.INTERNAL, f"the reference server cannot be loaded: {exc}") from None
-    try:
-        server_cm = running_server(faults=faults, config=SERVE_CONFIG)
-        server = server_cm.__enter__()
-    except UnknownFault as exc:
-        raise DiffError(exitcodes.USAGE, str(exc)) from None
-    try:
-        passwords = {}
-        with Client(server.url, timeout=30) as client:
-            for name in (admin, user):  # the first account made is the system admin
-                if not name:
-                    continue
-                secret = secrets.token_urlsafe(12)
-                body = {"username": name, "email": f"{name}@example.com", "password": secret}
-                response = client.post("users/create", json=body, auth=False)
-                if response.status != 200:
-                    raise DiffError(exitcodes.INTERNAL, f"the fresh mmv3 serve refused the account {name!r}")
-                passwords[name] = secret
-        yield server.url, passwords[user], passwords.get(admin, "")
-    except ClientError as exc:
-        raise DiffError(exitcodes.INTERNAL, f"the fresh mmv3 serve does not answer: {exc}") from None
-    finally:
-        server_cm.__exit__(None, None, None)
+    from mmv3.server import running_server
+    from mmv3.server.faults import UnknownFault
+
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_server(faults=faults, config=SERVE_CONFIG))
+        except UnknownFault as exc:
+            raise DiffError(exitcodes.USAGE, str(exc)) from None
+        try:
+            passwords = {}
+            with Client(server.url, timeout=30) as client:
+                for name in (admin, user):  # the first account made is the system admin
+                    if not name:
+                        continue
+                    secret = secrets.token_urlsafe(12)
+                    body = {"username": name, "email": f"{name}@example.com", "password": secret}
+                    response = client.post("users/create", json=body, auth=False)
+                    if response.status != 200:
+                        raise DiffError(
+                            exitcodes.INTERNAL, f"the fresh mmv3 serve refused the account {name!r}"
+                        )
+                    passwords[name] = secret
+            yield server.url, passwords[user], passwords.get(admin, "")
+        except ClientError as exc:
+            raise DiffError(exitcodes.INTERNAL, f"the fresh mmv3 serve does not answer: {exc}") from None
 
 
 def mirror_settings(real: Side, serve_url: str, admin: str, admin_password: str, timeout: float) -> str:

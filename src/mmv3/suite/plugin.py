@@ -170,11 +170,7 @@ def _prepare_target(config: pytest.Config, state: dict[str, Any]) -> dict[str, A
         timeout=timeout,
         recorder=new_recorder(recording=bool(settings.record)),
     )
-    for role, login_id, secret in (("user", user, password), ("admin", admin, admin_password)):
-        if login_id and secret:
-            client_of_role = world.root.with_token(None)
-            account = preflight.login(client_of_role, login_id, secret, role=role, admin=role == "admin")
-            world.add_account(role, account, secret, client_of_role)
+    preflight.log_in_accounts(world, {"user": (user, password), "admin": (admin, admin_password)})
     try:
         world.provision(team_name=settings.team)
     except ProvisioningError as exc:

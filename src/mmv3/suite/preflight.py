@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mmv3.checks import describe
 from mmv3.checks.headers import DEFAULT_VERSION_ID, version_id_pattern
 from mmv3.client import Client, ClientError, ServerTimeout, ServerUnreachable
-from mmv3.provision import sign_in
+from mmv3.provision import World, sign_in
 from mmv3.ratelimit import Observed
 
 VERSION_ID = version_id_pattern(DEFAULT_VERSION_ID)
@@ -164,3 +164,13 @@ def login(client: Client, login_id: str, password: str, *, role: str, admin: boo
     if admin and "system_admin" not in str(user.get("roles", "")).split():
         raise PreflightError(ExitCode.CREDENTIALS, f"the {role} {login_id!r} is not a system admin")
     return user
+
+
+def log_in_accounts(world: World, accounts: dict[str, tuple[str | None, str | None]]) -> None:
+    """Log in each role's account (role -> (login, password); roles without both are left out)
+    on a client of its own, and give it to `world`. PreflightError as `login` raises it."""
+    for role, (login_id, secret) in accounts.items():
+        if login_id and secret:
+            client_of_role = world.root.with_token(None)
+            account = login(client_of_role, login_id, secret, role=role, admin=role == "admin")
+            world.add_account(role, account, secret, client_of_role)
