@@ -161,7 +161,7 @@ class World:
         client = self.root.with_token(None)
         response = sign_in(client, login_id, password)
         if response.status != 200 or not client.token:
-            raise ProvisioningError(f"login of the {role} {login_id!r} failed: {_why(response)}")
+            raise ProvisioningError(f"login of the {role} {login_id!r} failed: {response.brief()}")
         return self.add_account(role, response.json(), password, client)
 
     # -- sending -----------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class World:
         except ClientError as exc:
             raise ProvisioningError(f"{method} /api/v3/{path}: {exc}") from None
         if response.status != 200:
-            raise ProvisioningError(f"{method} /api/v3/{path} as {role} answered {_why(response)}")
+            raise ProvisioningError(f"{method} /api/v3/{path} as {role} answered {response.brief()}")
         return response
 
     # -- references ----------------------------------------------------------------------
@@ -313,7 +313,7 @@ class World:
         owner = "admin" if "admin" in self.accounts else "user"
         response = self.send(Call("GET", f"/api/v3/teams/name/{name}", role=owner))
         if response.status != 200:
-            raise ProvisioningError(f"team {name!r} cannot be read by the {owner}: {_why(response)}")
+            raise ProvisioningError(f"team {name!r} cannot be read by the {owner}: {response.brief()}")
         team = response.json()
         if owner == "admin":
             members = self.send(
@@ -347,13 +347,13 @@ class World:
             Call("POST", "/api/v3/users/create", role="anon", json=body, query={"iid": invite_id})
         )
         if response.status != 200:
-            raise ProvisioningError(f"creating the {role} account failed: {_why(response)}")
+            raise ProvisioningError(f"creating the {role} account failed: {response.brief()}")
         user = response.json()
         self.created.append(("user", user["id"]))
         client = self.root.with_token(None)
         login = sign_in(client, username, password)
         if login.status != 200:
-            raise ProvisioningError(f"the new {role} account cannot log in: {_why(login)}")
+            raise ProvisioningError(f"the new {role} account cannot log in: {login.brief()}")
         return self.add_account(role, user, password, client)
 
     def _channel(self, role: str, team_id: str, kind: str, type_: str) -> dict:
@@ -386,7 +386,7 @@ class World:
             Call("POST", "/api/v3/users/create", role="anon", json=body, query={"iid": invite})
         )
         if response.status != 200:
-            raise ProvisioningError(f"creating a throwaway account failed: {_why(response)}")
+            raise ProvisioningError(f"creating a throwaway account failed: {response.brief()}")
         user = response.json()
         self.created.append(("user", user["id"]))
         client = self.root.with_token(None)
@@ -410,7 +410,7 @@ class World:
         device = f"mmv3:{self.name('dev')}"
         response = sign_in(client, account.username, account.password, device_id=device)
         if response.status != 200 or not client.token:
-            raise ProvisioningError(f"a second login of the {role} failed: {_why(response)}")
+            raise ProvisioningError(f"a second login of the {role} failed: {response.brief()}")
         session_id = ""
         sessions = self.send(Call("GET", f"/api/v3/users/{account.id}/sessions", token=client.token))
         if sessions.status == 200:
@@ -516,13 +516,6 @@ class World:
 
 def _newest(session: Mapping[str, Any], sessions: list) -> bool:
     return session.get("create_at", 0) == max((s.get("create_at", 0) for s in sessions), default=0)
-
-
-def _why(response: Response) -> str:
-    error = response.app_error
-    if error is not None:
-        return f"{response.status} {error.id}"
-    return f"{response.status} {(response.content_type or 'no Content-Type').split(';')[0]}"
 
 
 class _Refs(dict):

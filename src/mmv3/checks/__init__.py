@@ -182,13 +182,10 @@ def target_behaviour(probe: Probe, name: str) -> frozenset:
 
 def describe(response: Response) -> str:
     """`401 api.context.session_expired.app_error` or `200 application/json`: one short line."""
-    error = response.app_error
-    if error is not None:
-        return f"{response.status} {error.id}"
-    kind = (response.content_type or "no Content-Type").split(";")[0]
-    if not response.content:
+    if response.app_error is None and not response.content:
+        kind = (response.content_type or "no Content-Type").split(";")[0]
         return f"{response.status} (empty body, {kind})"
-    return f"{response.status} {kind}"
+    return response.brief()
 
 
 def is_not_implemented(response: Response) -> bool:

@@ -130,6 +130,14 @@ class Response:
             self._app_error = AppError.from_json(body)
         return self._app_error
 
+    def brief(self) -> str:
+        """`401 api.context.session_expired.app_error` or `200 application/json`: what answered,
+        in a few words for a one-line error."""
+        error = self.app_error
+        if error is not None:
+            return f"{self.status} {error.id}"
+        return f"{self.status} {(self.content_type or 'no Content-Type').split(';')[0]}"
+
     @property
     def ratelimit(self) -> Observed:
         return Observed.from_headers(_most_conservative(self.header_items))

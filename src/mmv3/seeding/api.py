@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadP
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmv3.client import Client, ClientError, Response, ServerTimeout, ServerUnreachable
+from mmv3.client import Client, ClientError, ServerTimeout, ServerUnreachable
 from mmv3.seeding.plan import ChannelPlan, Plan, PostPlan, UserPlan, image
 
 
@@ -47,13 +47,6 @@ class Seeded:
     waited: float = 0.0  # seconds spent waiting for the rate limit
     team_names: list[str] = field(default_factory=list)
     accounts: list[tuple[str, str]] = field(default_factory=list, repr=False)  # (username, password)
-
-
-def _why(response: Response) -> str:
-    error = response.app_error
-    if error is not None:
-        return f"{response.status} {error.id}"
-    return f"{response.status} {(response.content_type or 'no Content-Type').split(';')[0]}"
 
 
 class ApiSeeder:
@@ -109,7 +102,7 @@ class ApiSeeder:
             with self._lock:
                 self.result.requests += 1
         if response.status != 200:
-            raise SeedError("failed", f"{what}: {method} /api/v3/{path} answered {_why(response)}")
+            raise SeedError("failed", f"{what}: {method} /api/v3/{path} answered {response.brief()}")
         try:
             return response.json()
         except ClientError:
@@ -139,7 +132,7 @@ class ApiSeeder:
         if not isinstance(version, str) or not version:
             raise SeedError(
                 "not-v3",
-                f"{base} does not speak Mattermost API v3: GET /api/v3/general/ping answered {_why(response)}",
+                f"{base} does not speak Mattermost API v3: GET /api/v3/general/ping answered {response.brief()}",
             )
         admin = self.root.with_token(None)
         try:
@@ -149,7 +142,7 @@ class ApiSeeder:
         finally:
             self.result.requests += 1
         if answer.status != 200 or not admin.token:
-            raise SeedError("credentials", f"login of the admin {login_id!r} was refused: {_why(answer)}")
+            raise SeedError("credentials", f"login of the admin {login_id!r} was refused: {answer.brief()}")
         user = answer.json()
         if "system_admin" not in str(user.get("roles", "")).split():
             raise SeedError("credentials", f"{login_id!r} is not a system admin (the seed adds members)")
@@ -327,7 +320,7 @@ class ApiSeeder:
             with self._lock:
                 self.result.requests += 1
         if answer.status != 200 or not client.token:
-            raise SeedError("failed", f"the new user {username} cannot log in: {_why(answer)}")
+            raise SeedError("failed", f"the new user {username} cannot log in: {answer.brief()}")
         self.clients[user.index] = client
         with self._lock:
             self.result.accounts.append((username, password))
