@@ -300,9 +300,14 @@ def test_fast_path_calls_bulk_fill_with_the_profile(monkeypatch, tmp_path, capsy
 
 
 def test_fast_path_max_time_stops_at_the_next_progress_report(monkeypatch, tmp_path, capsys):
+    from mmv3.seeding import cli as seed_cli
+
+    now = [100.0]
+    monkeypatch.setattr(seed_cli.time, "monotonic", lambda: now[0])
+
     def fill(database, *, teams, users, channels_per_team, posts, seed=4049, progress=None):
         for done in range(1000):
-            time.sleep(0.01)
+            now[0] += 0.01  # the fill's time passes on the clock the command reads
             progress(done, posts)
         raise AssertionError("the fill was not stopped")
 
